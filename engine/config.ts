@@ -1,0 +1,292 @@
+/**
+ * Engine configuration: one zod schema, validated once at the edge.
+ *
+ * `parseConfig()` names every bad field by its path, rejects unknown keys (strict objects) and
+ * conflicting combinations (cross-field rules in `superRefine`), fills defaults and deep-freezes
+ * the result. Nothing downstream re-validates: a `Config` value is known good.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, EngineError, ErrorCode } from './errors.js';
+
+const ID = /^[A-Za-z0-9_-]{1,32}$/;
+const id = () => z.string().regex(ID, 'must be 1-32 characters of A-Z a-z 0-9 _ -');
+const pos = () => z.number().finite().positive();
+const nonneg = () => z.number().finite().nonnegative();
+
+export const ASSET_CLASSES = ['corporate_bond', 'govt_bond', 'cds_index', 'fx', 'rates_future'] as const;
+export const LIQUIDITY_CLASSES = ['high', 'medium', 'low'] as const;
+export const TIERS = [1, 2, 3] as const;
+export type Tier = (typeof TIERS)[number];
+/** What a tier shows when the instrument's inputs are not firm (stale, thin, quarantined, disconnected). */
+export const DEGRADED_MODES = ['indicative', 'pulled'] as const;
+
+const instrumentSchema = z.strictObject({
+  id: id(),
+  assetClass: z.enum(ASSET_CLASSES),
+  description: z.string().max(120).default(''),
+  /** Minimum price increment. Bids round down to it, asks round up. */
+  tickSize: pos(),
+  /** Smallest and largest size the desk quotes, and the increment sizes must be a multiple of. */
+  minSize: pos(),
+  maxSize: pos(),
+  lotSize: pos(),
+  liquidityClass: z.enum(LIQUIDITY_CLASSES),
+  /** Liquid instrument used as a proxy hedge, and the beta of this one to it. */
+  hedgeProxy: id().nullable().default(null),
+  hedgeBeta: z.number().finite().default(1),
+  /** Reference price the synthetic feed starts from; never used to price. */
+  refPrice: pos(),
+  /** Full bid-ask spread of the desk's base quote for the first size band, in bps of mid. */
+  baseSpreadBps: pos(),
+  /** Expected cost of laying off one standard clip, in bps (half-spread paid on the hedge venue). */
+  hedgeCostBps: nonneg(),
+  /** Annualised volatility the estimators start from before enough ticks arrive, in bps. */
+  initialVolBpsAnnual: pos(),
+  /** Ascending notional sizes of the ladder's bands; the first one is the standard clip (GLFT Δ). */
+  sizeBands: z.array(pos()).min(1).max(8),
+  /** Starting inventory (trades arrive with the RFQ issue). Positive = long. */
+  initialPosition: z.number().finite().default(0),
+  /** Venues that quote this instrument (names from `venues`). */
+  venues: z.array(id()).min(1),
+  /** Per-instrument collar override, bps around the composite mid. */
+  collarBps: pos().optional(),
+});
+
+const tierSchema = z.strictObject({
+  /** Multiplies the base half-spread. Tier 1 ≤ Tier 2 ≤ Tier 3 is enforced. */
+  spreadMult: pos(),
+  /** Largest size shown on the ladder to this tier (notional). */
+  maxSize: pos(),
+  /** How many of the instrument's size bands this tier sees. */
+  maxBands: z.number().int().min(1).max(8),
+  /** Weight of the short-term order-book-imbalance signal (0 = off). Only meaningful for Tier 2. */
+  signalWeight: z.number().finite().min(0).max(1),
+  onStale: z.enum(DEGRADED_MODES),
+  onQuarantine: z.enum(DEGRADED_MODES),
+  onThin: z.enum(DEGRADED_MODES),
+  onDisconnect: z.enum(DEGRADED_MODES),
+});
+
+const liquiditySchema = z.strictObject({
+  /** GLFT order-arrival intensity λ(δ) = A·exp(−κ·δ), δ in bps: A in 1/s, κ in 1/bps. */
+  arrivalA: pos(),
+  kappaPerBp: pos(),
+  /** Extra hedge cost per unit of size / first band, square-root law: hedgeCostBps·(1 + impact·√(size/clip − 1)). */
+  impactCoef: nonneg(),
+});
+
+const clientSchema = z.strictObject({
+  id: id(),
+  name: z.string().min(1).max(80),
+  tier: z.union([z.literal(1), z.literal(2), z.literal(3)]),
+  role: z.enum(['client', 'trader', 'admin']).default('client'),
+});
+
+export const configSchema = z
+  .strictObject({
+    venues: z.array(id()).min(1).max(16),
+    instruments: z.array(instrumentSchema).min(1).max(20000),
+    liquidity: z.strictObject({ high: liquiditySchema, medium: liquiditySchema, low: liquiditySchema }),
+    market: z
+      .strictObject({
+        /** A venue book older than this (engine receive time) leaves the composite. */
+        staleAfterMs: z.number().int().min(10).max(600_000).default(500),
+        /** Composite needs at least this many live, sane venues; fewer = thin. */
+        minVenues: z.number().int().min(1).max(16).default(2),
+        /** A venue mid further than this from the median of venue mids is an outlier. */
+        outlierBps: pos().default(50),
+        volFastHalfLifeMs: z.number().int().positive().default(5_000),
+        volSlowHalfLifeMs: z.number().int().positive().default(300_000),
+        /** After a gap/duplicate, in-sequence messages needed from that venue to lift quarantine. */
+        recoveryTicks: z.number().int().min(1).max(1000).default(3),
+        /** How often staleness is swept (ms). Staleness is detected within staleAfterMs + this. */
+        staleSweepMs: z.number().int().min(5).max(10_000).default(50),
+      })
+      .prefault({}),
+    pricing: z
+      .strictObject({
+        /** GLFT risk aversion γ, per bps of price per clip of inventory. */
+        gamma: pos().default(0.05),
+        /** Horizon for the volatility term, seconds. */
+        volHorizonSec: pos().default(60),
+        /** Weight of σ·√horizon (bps) in the half-spread. */
+        volCoef: nonneg().default(1),
+        /** Skew never exceeds this many bps either way. */
+        maxSkewBps: pos().default(50),
+        /** Half-spread multipliers per band index (band 0 = 1). Missing entries repeat the last. */
+        bandSpreadMults: z.array(pos()).min(1).max(8).default([1, 1.4, 2, 3]),
+        /** Final gate: minimum full spread (bps) and maximum distance of any price from mid (bps). */
+        minSpreadBps: pos().default(0.5),
+        collarBps: pos().default(300),
+        /** Worker pool (piscina). One batch in flight at most; maxQueue bounds anything else. */
+        workers: z
+          .strictObject({
+            threads: z.number().int().min(1).max(16).default(1),
+            maxQueue: z.number().int().min(1).max(1024).default(4),
+            batchTimeoutMs: z.number().int().min(1).max(60_000).default(250),
+          })
+          .prefault({}),
+        /** Largest number of instruments priced in one batch; a larger dirty set spans batches. */
+        maxBatch: z.number().int().min(1).max(20000).default(4096),
+      })
+      .prefault({}),
+    tiers: z.strictObject({ '1': tierSchema, '2': tierSchema, '3': tierSchema }),
+    clients: z.array(clientSchema).min(1),
+    gateway: z
+      .strictObject({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Inbound frames larger than this close the socket with 1009. */
+        maxPayloadBytes: z.number().int().min(256).max(1 << 20).default(4096),
+        /** Above this buffered amount a socket is conflated: unsubscribed, then re-snapshotted when drained. */
+        softBackpressureBytes: z.number().int().min(1024).default(256 * 1024),
+        /** Hard cap: uWS closes a socket whose buffer would exceed it. Must exceed the soft limit. */
+        maxBackpressureBytes: z.number().int().min(2048).default(4 * 1024 * 1024),
+        /** A socket still conflated after this long is closed (4008). */
+        slowClientCloseMs: z.number().int().min(100).default(10_000),
+        sweepMs: z.number().int().min(5).max(10_000).default(50),
+        idleTimeoutSec: z.number().int().min(8).max(960).default(60),
+        maxSubscriptions: z.number().int().min(1).default(20000),
+        /** Inbound messages per second per connection (token bucket, burst = rate). */
+        inboundRatePerSec: z.number().int().min(1).default(200),
+        /** Browser Origins allowed to open a socket; a request without Origin (non-browser) is allowed. */
+        allowedOrigins: z.array(z.string()).default([]),
+      })
+      .prefault({}),
+    auth: z
+      .strictObject({
+        /** Environment variable holding the HMAC-SHA256 secret (at least 32 bytes). */
+        secretEnv: z.string().default('QE_AUTH_SECRET'),
+        /** Accepted clock skew when checking exp/nbf, seconds. */
+        clockSkewSec: z.number().int().min(0).max(300).default(5),
+        /** Lifetime of tokens minted by `npm run token` and the demo. */
+        tokenTtlSec: z.number().int().min(10).max(30 * 86400).default(8 * 3600),
+      })
+      .prefault({}),
+    nats: z
+      .strictObject({
+        /** Market-data subject root: `<mdPrefix>.book.<instrument>.<venue>`. */
+        mdPrefix: id().default('md'),
+        /** Quote subject root: `<quotePrefix>.t<tier>.<instrument>`. */
+        quotePrefix: id().default('quote'),
+        publishQuotes: z.boolean().default(true),
+        /** Embedded nats-server (used when NATS_URL is unset). */
+        embedded: z
+          .strictObject({
+            dataDir: z.string().default('.data/nats'),
+            port: z.number().int().min(0).max(65535).default(0),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    const venues = new Set<string>();
+    c.venues.forEach((v, i) => {
+      if (venues.has(v)) ctx.addIssue({ code: 'custom', path: ['venues', i], message: `duplicate venue "${v}"` });
+      venues.add(v);
+    });
+    const ids = new Set<string>();
+    c.instruments.forEach((ins, i) => {
+      const p = ['instruments', i];
+      if (ids.has(ins.id)) ctx.addIssue({ code: 'custom', path: [...p, 'id'], message: `duplicate instrument "${ins.id}"` });
+      ids.add(ins.id);
+      if (ins.minSize > ins.maxSize) ctx.addIssue({ code: 'custom', path: [...p, 'minSize'], message: 'minSize exceeds maxSize' });
+      if (ins.lotSize > ins.minSize) ctx.addIssue({ code: 'custom', path: [...p, 'lotSize'], message: 'lotSize exceeds minSize' });
+      ins.sizeBands.forEach((s, j) => {
+        if (j > 0 && s <= ins.sizeBands[j - 1]) ctx.addIssue({ code: 'custom', path: [...p, 'sizeBands', j], message: 'sizeBands must be strictly ascending' });
+        if (s < ins.minSize || s > ins.maxSize) ctx.addIssue({ code: 'custom', path: [...p, 'sizeBands', j], message: `band ${s} outside [minSize, maxSize]` });
+      });
+      if (ins.tickSize >= ins.refPrice) ctx.addIssue({ code: 'custom', path: [...p, 'tickSize'], message: 'tickSize must be below refPrice' });
+      ins.venues.forEach((v, j) => {
+        if (!venues.has(v)) ctx.addIssue({ code: 'custom', path: [...p, 'venues', j], message: `unknown venue "${v}"` });
+      });
+      if (new Set(ins.venues).size !== ins.venues.length) ctx.addIssue({ code: 'custom', path: [...p, 'venues'], message: 'duplicate venue' });
+    });
+    c.instruments.forEach((ins, i) => {
+      if (ins.hedgeProxy === null) return;
+      if (ins.hedgeProxy === ins.id) ctx.addIssue({ code: 'custom', path: ['instruments', i, 'hedgeProxy'], message: 'an instrument cannot be its own hedge proxy' });
+      else if (!ids.has(ins.hedgeProxy)) ctx.addIssue({ code: 'custom', path: ['instruments', i, 'hedgeProxy'], message: `unknown instrument "${ins.hedgeProxy}"` });
+    });
+    const t = c.tiers;
+    if (!(t['1'].spreadMult <= t['2'].spreadMult && t['2'].spreadMult <= t['3'].spreadMult))
+      ctx.addIssue({ code: 'custom', path: ['tiers'], message: 'spreadMult must satisfy tier 1 ≤ tier 2 ≤ tier 3' });
+    if (c.market.volFastHalfLifeMs >= c.market.volSlowHalfLifeMs)
+      ctx.addIssue({ code: 'custom', path: ['market', 'volFastHalfLifeMs'], message: 'must be shorter than volSlowHalfLifeMs' });
+    if (c.gateway.maxBackpressureBytes <= c.gateway.softBackpressureBytes)
+      ctx.addIssue({ code: 'custom', path: ['gateway', 'maxBackpressureBytes'], message: 'must exceed softBackpressureBytes' });
+    if (c.pricing.minSpreadBps / 2 >= c.pricing.collarBps)
+      ctx.addIssue({ code: 'custom', path: ['pricing', 'collarBps'], message: 'collar narrower than the minimum half-spread' });
+    const cids = new Set<string>();
+    c.clients.forEach((cl, i) => {
+      if (cids.has(cl.id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'id'], message: `duplicate client "${cl.id}"` });
+      cids.add(cl.id);
+    });
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+export type Config = DeepReadonly<Parsed>;
+export type InstrumentConfig = Config['instruments'][number];
+export type TierConfig = Config['tiers']['1'];
+export type ClientConfig = Config['clients'][number];
+export type LiquidityConfig = Config['liquidity']['high'];
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Validates `input`; throws ConfigError naming each bad field as `path: message`. */
+export function parseConfig(input: unknown): Config {
+  const r = configSchema.safeParse(input);
+  if (!r.success) {
+    throw new ConfigError(r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
+  }
+  return deepFreeze(r.data) as Config;
+}
+
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new EngineError(ErrorCode.CONFIG_UNREADABLE, `cannot read config file ${path}`, { cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError([`(file ${path}): not valid JSON: ${(cause as Error).message}`], { cause });
+  }
+  return parseConfig(json);
+}
+
+/** Path of the default universe shipped with the engine (dist/ and source layouts both resolve). */
+export const DEFAULT_CONFIG_URL = new URL('../../engine/default-config.json', import.meta.url);
+
+export function loadDefaultConfig(): Config {
+  return loadConfigFile(DEFAULT_CONFIG_URL.pathname);
+}
+
+/** Dense integer ids fixed at startup: instruments and venues by name. */
+export interface Universe {
+  readonly config: Config;
+  readonly instrumentIndex: ReadonlyMap<string, number>;
+  readonly venueIndex: ReadonlyMap<string, number>;
+  readonly clientById: ReadonlyMap<string, ClientConfig>;
+}
+
+export function buildUniverse(config: Config): Universe {
+  return {
+    config,
+    instrumentIndex: new Map(config.instruments.map((ins, i) => [ins.id, i])),
+    venueIndex: new Map(config.venues.map((v, i) => [v, i])),
+    clientById: new Map(config.clients.map((c) => [c.id, c])),
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Error codes of the engine. Every code here is documented in docs/errors.md
+ * (test/engine/errors.test.ts fails when one is missing).
+ *
+ * Two ways a code travels:
+ *  - on the hot path an expected outcome is a *value*: functions return one of
+ *    the numeric `Result` codes below (no throw, no allocation);
+ *  - at the edges (config, CLI, startup, bugs) an `EngineError` subclass is thrown,
+ *    carrying the stable string code and the underlying `cause`.
+ */
+
+export const ErrorCode = {
+  // configuration
+  CONFIG_INVALID: 'QE_CONFIG_INVALID',
+  CONFIG_UNREADABLE: 'QE_CONFIG_UNREADABLE',
+  // market data (NATS payloads)
+  MD_DECODE: 'QE_MD_DECODE',
+  MD_SCHEMA: 'QE_MD_SCHEMA',
+  MD_UNKNOWN_INSTRUMENT: 'QE_MD_UNKNOWN_INSTRUMENT',
+  MD_UNKNOWN_VENUE: 'QE_MD_UNKNOWN_VENUE',
+  MD_CROSSED: 'QE_MD_CROSSED',
+  MD_DUPLICATE: 'QE_MD_DUPLICATE',
+  MD_SEQ_GAP: 'QE_MD_SEQ_GAP',
+  MD_OUT_OF_ORDER: 'QE_MD_OUT_OF_ORDER',
+  // WebSocket protocol
+  WS_AUTH_MISSING: 'QE_WS_AUTH_MISSING',
+  WS_AUTH_INVALID: 'QE_WS_AUTH_INVALID',
+  WS_AUTH_EXPIRED: 'QE_WS_AUTH_EXPIRED',
+  WS_ORIGIN: 'QE_WS_ORIGIN',
+  WS_UNKNOWN_CLIENT: 'QE_WS_UNKNOWN_CLIENT',
+  WS_DECODE: 'QE_WS_DECODE',
+  WS_BAD_MESSAGE: 'QE_WS_BAD_MESSAGE',
+  WS_UNKNOWN_INSTRUMENT: 'QE_WS_UNKNOWN_INSTRUMENT',
+  WS_NOT_ENTITLED: 'QE_WS_NOT_ENTITLED',
+  WS_RATE_LIMITED: 'QE_WS_RATE_LIMITED',
+  WS_TOO_MANY_SUBSCRIPTIONS: 'QE_WS_TOO_MANY_SUBSCRIPTIONS',
+  WS_SLOW_CONSUMER: 'QE_WS_SLOW_CONSUMER',
+  // pricing
+  PRICER_TIMEOUT: 'QE_PRICER_TIMEOUT',
+  PRICER_FAILED: 'QE_PRICER_FAILED',
+  PRICER_BUSY: 'QE_PRICER_BUSY',
+  GATE_REJECTED: 'QE_GATE_REJECTED',
+  // infrastructure
+  NATS_UNAVAILABLE: 'QE_NATS_UNAVAILABLE',
+  NATS_SERVER_MISSING: 'QE_NATS_SERVER_MISSING',
+  INTERNAL: 'QE_INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class EngineError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Config file or object failed validation; `issues` name each bad field by path. */
+export class ConfigError extends EngineError {
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[], options?: { cause?: unknown }) {
+    super(ErrorCode.CONFIG_INVALID, `invalid configuration:\n  ${issues.join('\n  ')}`, options);
+    this.issues = issues;
+  }
+}
+
+export class ProtocolError extends EngineError {}
+export class InfrastructureError extends EngineError {}
+
+/**
+ * Hot-path outcome of applying one market-data message. `OK_*` values changed state;
+ * everything else is a rejection that was counted and changed nothing (or quarantined).
+ * Indexes into `MD_RESULT_CODE` for the string code used in metrics and logs.
+ */
+export const MdResult = {
+  OK: 0,
+  OK_NO_CHANGE: 1,
+  DECODE: 2,
+  SCHEMA: 3,
+  UNKNOWN_INSTRUMENT: 4,
+  UNKNOWN_VENUE: 5,
+  CROSSED: 6,
+  DUPLICATE: 7,
+  SEQ_GAP: 8,
+  OUT_OF_ORDER: 9,
+} as const;
+export type MdResult = (typeof MdResult)[keyof typeof MdResult];
+
+export const MD_RESULT_CODE: readonly string[] = [
+  'ok',
+  'ok',
+  ErrorCode.MD_DECODE,
+  ErrorCode.MD_SCHEMA,
+  ErrorCode.MD_UNKNOWN_INSTRUMENT,
+  ErrorCode.MD_UNKNOWN_VENUE,
+  ErrorCode.MD_CROSSED,
+  ErrorCode.MD_DUPLICATE,
+  ErrorCode.MD_SEQ_GAP,
+  ErrorCode.MD_OUT_OF_ORDER,
+];
