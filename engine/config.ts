@@ -13,6 +13,22 @@ const ID = /^[A-Za-z0-9_-]{1,32}$/;
 const id = () => z.string().regex(ID, 'must be 1-32 characters of A-Z a-z 0-9 _ -');
 const pos = () => z.number().finite().positive();
 const nonneg = () => z.number().finite().nonnegative();
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Browsers send `Origin: scheme://host[:port]` (default port dropped); any other spelling would never match. */
+const origin = () =>
+  z.string().refine((s) => {
+    try {
+      return new URL(s).origin === s;
+    } catch {
+      // not a URL at all: reported as the refinement's message below, nothing to swallow
+      return false;
+    }
+  }, 'must be a browser Origin exactly as sent: scheme://host[:port], lower-case, no default port, path or trailing slash');
+/** Sizes are notionals; a float remainder below 1e-9 lots is representation noise, not an odd lot. */
+const offLot = (size: number, lot: number) => {
+  const r = size / lot;
+  return Math.abs(r - Math.round(r)) > 1e-9 * Math.max(1, Math.abs(r));
+};
 
 export const ASSET_CLASSES = ['corporate_bond', 'govt_bond', 'cds_index', 'fx', 'rates_future'] as const;
 export const LIQUIDITY_CLASSES = ['high', 'medium', 'low'] as const;
@@ -56,11 +72,11 @@ const instrumentSchema = z.strictObject({
 const tierSchema = z.strictObject({
   /** Multiplies the base half-spread. Tier 1 ≤ Tier 2 ≤ Tier 3 is enforced. */
   spreadMult: pos(),
-  /** Largest size shown on the ladder to this tier (notional). */
+  /** Largest size shown on the ladder to this tier (notional). Tier 1 ≥ Tier 2 ≥ Tier 3 is enforced. */
   maxSize: pos(),
   /** How many of the instrument's size bands this tier sees. */
   maxBands: z.number().int().min(1).max(8),
-  /** Weight of the short-term order-book-imbalance signal (0 = off). Only meaningful for Tier 2. */
+  /** Weight of the short-term order-book-imbalance signal (0 = off). Tier 2 only: must be 0 on tiers 1 and 3. */
   signalWeight: z.number().finite().min(0).max(1),
   onStale: z.enum(DEGRADED_MODES),
   onQuarantine: z.enum(DEGRADED_MODES),
@@ -114,7 +130,7 @@ export const configSchema = z
         volCoef: nonneg().default(1),
         /** Skew never exceeds this many bps either way. */
         maxSkewBps: pos().default(50),
-        /** Half-spread multipliers per band index (band 0 = 1). Missing entries repeat the last. */
+        /** Half-spread multipliers per band index: band 0 must be 1, never decreasing. Missing entries repeat the last. */
         bandSpreadMults: z.array(pos()).min(1).max(8).default([1, 1.4, 2, 3]),
         /** Final gate: minimum full spread (bps) and maximum distance of any price from mid (bps). */
         minSpreadBps: pos().default(0.5),
@@ -135,7 +151,7 @@ export const configSchema = z
     clients: z.array(clientSchema).min(1),
     gateway: z
       .strictObject({
-        host: z.string().default('127.0.0.1'),
+        host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
         /** Inbound frames larger than this close the socket with 1009. */
         maxPayloadBytes: z.number().int().min(256).max(1 << 20).default(4096),
@@ -151,13 +167,13 @@ export const configSchema = z
         /** Inbound messages per second per connection (token bucket, burst = rate). */
         inboundRatePerSec: z.number().int().min(1).default(200),
         /** Browser Origins allowed to open a socket; a request without Origin (non-browser) is allowed. */
-        allowedOrigins: z.array(z.string()).default([]),
+        allowedOrigins: z.array(origin()).default([]),
       })
       .prefault({}),
     auth: z
       .strictObject({
         /** Environment variable holding the HMAC-SHA256 secret (at least 32 bytes). */
-        secretEnv: z.string().default('QE_AUTH_SECRET'),
+        secretEnv: z.string().regex(ENV_NAME, 'must be an environment variable name: A-Z a-z 0-9 _, not starting with a digit').default('QE_AUTH_SECRET'),
         /** Accepted clock skew when checking exp/nbf, seconds. */
         clockSkewSec: z.number().int().min(0).max(300).default(5),
         /** Lifetime of tokens minted by `npm run token` and the demo. */
@@ -174,7 +190,7 @@ export const configSchema = z
         /** Embedded nats-server (used when NATS_URL is unset). */
         embedded: z
           .strictObject({
-            dataDir: z.string().default('.data/nats'),
+            dataDir: z.string().min(1).default('.data/nats'),
             port: z.number().int().min(0).max(65535).default(0),
           })
           .prefault({}),
@@ -182,45 +198,85 @@ export const configSchema = z
       .prefault({}),
   })
   .superRefine((c, ctx) => {
+    // Runs even when some fields failed a bound (zod only skips it on a wrong type), so every
+    // rule here must tolerate out-of-range numbers; issues from both passes are reported together.
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
     const venues = new Set<string>();
     c.venues.forEach((v, i) => {
-      if (venues.has(v)) ctx.addIssue({ code: 'custom', path: ['venues', i], message: `duplicate venue "${v}"` });
+      if (venues.has(v)) issue(['venues', i], `duplicate venue "${v}"`);
       venues.add(v);
     });
     const ids = new Set<string>();
+    const byId = new Map<string, (typeof c.instruments)[number]>();
     c.instruments.forEach((ins, i) => {
       const p = ['instruments', i];
-      if (ids.has(ins.id)) ctx.addIssue({ code: 'custom', path: [...p, 'id'], message: `duplicate instrument "${ins.id}"` });
+      if (ids.has(ins.id)) issue([...p, 'id'], `duplicate instrument "${ins.id}"`);
       ids.add(ins.id);
-      if (ins.minSize > ins.maxSize) ctx.addIssue({ code: 'custom', path: [...p, 'minSize'], message: 'minSize exceeds maxSize' });
-      if (ins.lotSize > ins.minSize) ctx.addIssue({ code: 'custom', path: [...p, 'lotSize'], message: 'lotSize exceeds minSize' });
+      byId.set(ins.id, ins);
+      if (ins.minSize > ins.maxSize) issue([...p, 'minSize'], 'minSize exceeds maxSize');
+      if (ins.lotSize > ins.minSize) issue([...p, 'lotSize'], 'lotSize exceeds minSize');
+      if (ins.lotSize > 0) {
+        if (offLot(ins.minSize, ins.lotSize)) issue([...p, 'minSize'], `must be a multiple of lotSize ${ins.lotSize}`);
+        if (offLot(ins.maxSize, ins.lotSize)) issue([...p, 'maxSize'], `must be a multiple of lotSize ${ins.lotSize}`);
+      }
       ins.sizeBands.forEach((s, j) => {
-        if (j > 0 && s <= ins.sizeBands[j - 1]) ctx.addIssue({ code: 'custom', path: [...p, 'sizeBands', j], message: 'sizeBands must be strictly ascending' });
-        if (s < ins.minSize || s > ins.maxSize) ctx.addIssue({ code: 'custom', path: [...p, 'sizeBands', j], message: `band ${s} outside [minSize, maxSize]` });
+        if (j > 0 && s <= ins.sizeBands[j - 1]) issue([...p, 'sizeBands', j], 'sizeBands must be strictly ascending');
+        if (s < ins.minSize || s > ins.maxSize) issue([...p, 'sizeBands', j], `band ${s} outside [minSize, maxSize]`);
+        if (ins.lotSize > 0 && offLot(s, ins.lotSize)) issue([...p, 'sizeBands', j], `band ${s} is not a multiple of lotSize ${ins.lotSize}`);
       });
-      if (ins.tickSize >= ins.refPrice) ctx.addIssue({ code: 'custom', path: [...p, 'tickSize'], message: 'tickSize must be below refPrice' });
+      if (ins.tickSize >= ins.refPrice) issue([...p, 'tickSize'], 'tickSize must be below refPrice');
       ins.venues.forEach((v, j) => {
-        if (!venues.has(v)) ctx.addIssue({ code: 'custom', path: [...p, 'venues', j], message: `unknown venue "${v}"` });
+        if (!venues.has(v)) issue([...p, 'venues', j], `unknown venue "${v}"`);
       });
-      if (new Set(ins.venues).size !== ins.venues.length) ctx.addIssue({ code: 'custom', path: [...p, 'venues'], message: 'duplicate venue' });
+      const distinct = new Set(ins.venues).size;
+      if (distinct !== ins.venues.length) issue([...p, 'venues'], 'duplicate venue');
+      // fewer venues than the composite needs = thin forever: the instrument could never be firm
+      if (distinct < c.market.minVenues) issue([...p, 'venues'], `${distinct} venue(s) but market.minVenues is ${c.market.minVenues}: never firm`);
     });
     c.instruments.forEach((ins, i) => {
       if (ins.hedgeProxy === null) return;
-      if (ins.hedgeProxy === ins.id) ctx.addIssue({ code: 'custom', path: ['instruments', i, 'hedgeProxy'], message: 'an instrument cannot be its own hedge proxy' });
-      else if (!ids.has(ins.hedgeProxy)) ctx.addIssue({ code: 'custom', path: ['instruments', i, 'hedgeProxy'], message: `unknown instrument "${ins.hedgeProxy}"` });
+      const proxy = byId.get(ins.hedgeProxy);
+      if (ins.hedgeProxy === ins.id) issue(['instruments', i, 'hedgeProxy'], 'an instrument cannot be its own hedge proxy');
+      else if (!proxy) issue(['instruments', i, 'hedgeProxy'], `unknown instrument "${ins.hedgeProxy}"`);
+      // a proxy that is itself proxied makes chains and cycles (A→B→A); hedge into the liquid leg directly
+      else if (proxy.hedgeProxy !== null)
+        issue(['instruments', i, 'hedgeProxy'], `"${proxy.id}" is itself hedged via "${proxy.hedgeProxy}": a proxy must have hedgeProxy null`);
     });
+    // Tier 1 is the best client tier: tightest spread, largest size. The signal is a Tier 2 feature.
     const t = c.tiers;
-    if (!(t['1'].spreadMult <= t['2'].spreadMult && t['2'].spreadMult <= t['3'].spreadMult))
-      ctx.addIssue({ code: 'custom', path: ['tiers'], message: 'spreadMult must satisfy tier 1 ≤ tier 2 ≤ tier 3' });
-    if (c.market.volFastHalfLifeMs >= c.market.volSlowHalfLifeMs)
-      ctx.addIssue({ code: 'custom', path: ['market', 'volFastHalfLifeMs'], message: 'must be shorter than volSlowHalfLifeMs' });
-    if (c.gateway.maxBackpressureBytes <= c.gateway.softBackpressureBytes)
-      ctx.addIssue({ code: 'custom', path: ['gateway', 'maxBackpressureBytes'], message: 'must exceed softBackpressureBytes' });
-    if (c.pricing.minSpreadBps / 2 >= c.pricing.collarBps)
-      ctx.addIssue({ code: 'custom', path: ['pricing', 'collarBps'], message: 'collar narrower than the minimum half-spread' });
+    for (const [better, worse] of [['1', '2'], ['2', '3']] as const) {
+      if (t[better].spreadMult > t[worse].spreadMult)
+        issue(['tiers', worse, 'spreadMult'], `spreadMult must satisfy tier 1 ≤ tier 2 ≤ tier 3 (tier ${better} has ${t[better].spreadMult})`);
+      if (t[better].maxSize < t[worse].maxSize)
+        issue(['tiers', worse, 'maxSize'], `maxSize must satisfy tier 1 ≥ tier 2 ≥ tier 3 (tier ${better} has ${t[better].maxSize})`);
+    }
+    for (const k of ['1', '3'] as const) {
+      if (t[k].signalWeight !== 0) issue(['tiers', k, 'signalWeight'], 'the order-book-imbalance signal is Tier 2 only: must be 0');
+    }
+    if (c.market.volFastHalfLifeMs >= c.market.volSlowHalfLifeMs) issue(['market', 'volFastHalfLifeMs'], 'must be shorter than volSlowHalfLifeMs');
+    if (c.gateway.maxBackpressureBytes <= c.gateway.softBackpressureBytes) issue(['gateway', 'maxBackpressureBytes'], 'must exceed softBackpressureBytes');
+    const bm = c.pricing.bandSpreadMults;
+    if (bm[0] !== 1) issue(['pricing', 'bandSpreadMults', 0], 'must be 1: band 0 is the base quote (baseSpreadBps)');
+    bm.forEach((m, j) => {
+      if (j > 0 && m < bm[j - 1]) issue(['pricing', 'bandSpreadMults', j], 'must not decrease: a larger size never gets a tighter spread');
+    });
+    if (c.pricing.minSpreadBps / 2 >= c.pricing.collarBps) issue(['pricing', 'collarBps'], 'collar narrower than the minimum half-spread');
+    // The narrowest quote an instrument can get (band 0, best tier, no vol, flat book) must fit in
+    // its collar, or the final gate rejects every quote for it.
+    const bestMult = Math.min(t['1'].spreadMult, t['2'].spreadMult, t['3'].spreadMult);
+    c.instruments.forEach((ins, i) => {
+      const baseHalfBps = (ins.baseSpreadBps / 2) * bestMult;
+      if (ins.collarBps !== undefined) {
+        const floorBps = Math.max(c.pricing.minSpreadBps / 2, baseHalfBps);
+        if (ins.collarBps <= floorBps)
+          issue(['instruments', i, 'collarBps'], `collar narrower than the narrowest half-spread ${floorBps} bps (max of pricing.minSpreadBps / 2 and baseSpreadBps / 2 × lowest tier spreadMult)`);
+      } else if (c.pricing.collarBps <= baseHalfBps) {
+        issue(['instruments', i, 'baseSpreadBps'], `half-spread ${baseHalfBps} bps (baseSpreadBps / 2 × lowest tier spreadMult) reaches pricing.collarBps ${c.pricing.collarBps}: every quote would fail the collar`);
+      }
+    });
     const cids = new Set<string>();
     c.clients.forEach((cl, i) => {
-      if (cids.has(cl.id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'id'], message: `duplicate client "${cl.id}"` });
+      if (cids.has(cl.id)) issue(['clients', i, 'id'], `duplicate client "${cl.id}"`);
       cids.add(cl.id);
     });
   });

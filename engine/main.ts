@@ -1,0 +1,128 @@
+/**
+ * Composition root: config → NATS → state → pricer → hot path → gateway. Nothing else lives here.
+ *
+ *   node dist/engine/main.js [--config file] [--demo] [--feed-rate N] [--scenario normal|stressed]
+ *
+ * NATS_URL set   → connect to it.
+ * NATS_URL unset → start an embedded nats-server (loopback, free port, JetStream) and stop it on exit.
+ * --demo         → also run the synthetic multi-venue feed as a child process and print tokens.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { pino } from 'pino';
+import { startEngine, type Engine } from './engine.js';
+import { loadConfigFile, loadDefaultConfig, type Config } from './config.js';
+import { EngineError } from './errors.js';
+import { mintToken } from './auth/token.js';
+import { startEmbeddedNats, type EmbeddedNats } from './nats/embedded.js';
+
+const program = new Command()
+  .name('quoting-engine')
+  .option('--config <path>', 'engine config file (default: engine/default-config.json, or $QE_CONFIG)')
+  .option('--port <n>', 'WebSocket/HTTP port (overrides gateway.port)')
+  .option('--demo', 'run the synthetic multi-venue feed and print demo client tokens')
+  .option('--feed-rate <n>', 'synthetic feed messages per second (with --demo)', '2000')
+  .option('--scenario <name>', 'synthetic feed scenario: normal | stressed (with --demo)', 'normal')
+  .option('--seed <n>', 'synthetic feed seed (with --demo)', '42')
+  .option('--inline-pricer', 'price on the main thread instead of piscina workers (diagnostics only)')
+  .option('--data-dir <path>', 'where the embedded broker and the demo secret live', '.data')
+  .parse();
+
+const opts = program.opts<{
+  config?: string; port?: string; demo?: boolean; feedRate: string; scenario: string; seed: string; inlinePricer?: boolean; dataDir: string;
+}>();
+
+const log = pino({ name: 'engine', level: process.env.LOG_LEVEL ?? 'info' });
+
+function loadConfig(): Config {
+  const path = opts.config ?? process.env.QE_CONFIG;
+  return path ? loadConfigFile(path) : loadDefaultConfig();
+}
+
+/** The HMAC secret: from the configured env var, else (embedded/demo) a per-install random one. */
+function loadSecret(config: Config, dataDir: string): Buffer {
+  const env = process.env[config.auth.secretEnv];
+  if (env) {
+    if (Buffer.byteLength(env) < 32) throw new Error(`${config.auth.secretEnv} must be at least 32 bytes`);
+    return Buffer.from(env);
+  }
+  const file = resolve(dataDir, 'auth.secret');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+  }
+  return Buffer.from(readFileSync(file, 'utf8').trim());
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const dataDir = resolve(opts.dataDir);
+  const secret = loadSecret(config, dataDir);
+
+  let embedded: EmbeddedNats | undefined;
+  let natsUrl = process.env.NATS_URL;
+  if (!natsUrl) {
+    embedded = await startEmbeddedNats({ dataDir: resolve(dataDir, 'nats') });
+    natsUrl = embedded.url;
+    log.info({ url: natsUrl, pid: embedded.pid }, 'embedded nats-server started');
+  }
+
+  const engine: Engine = await startEngine({
+    config,
+    natsUrl,
+    secret,
+    log,
+    port: opts.port !== undefined ? Number(opts.port) : undefined,
+    pricer: opts.inlinePricer ? 'inline' : 'worker',
+  });
+  const httpBase = `http://${config.gateway.host}:${engine.port}`;
+  log.info({ ws: `ws://${config.gateway.host}:${engine.port}/`, health: `${httpBase}/health`, metrics: `${httpBase}/metrics` }, 'engine streaming');
+
+  let feed: ChildProcess | undefined;
+  if (opts.demo) {
+    const feedCli = fileURLToPath(new URL('../feeds/cli.js', import.meta.url));
+    feed = spawn(process.execPath, [feedCli, '--nats', natsUrl, '--rate', opts.feedRate, '--scenario', opts.scenario, '--seed', opts.seed, ...(opts.config ? ['--config', opts.config] : [])], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const lines = config.clients.map((c) => `  tier ${c.tier}  ${c.id.padEnd(12)} ${mintToken(secret, { sub: c.id, role: c.role }, config.auth.tokenTtlSec, now)}`);
+    process.stdout.write(
+      [
+        '',
+        `Quoting engine up. WebSocket ws://${config.gateway.host}:${engine.port}/  health ${httpBase}/health  metrics ${httpBase}/metrics`,
+        `Synthetic feed: ${opts.feedRate} msgs/s, scenario ${opts.scenario}, seed ${opts.seed}.`,
+        'Watch a client\'s live ladder in another terminal:',
+        `  npm run watch -- --client meridian --url ws://${config.gateway.host}:${engine.port}`,
+        'Demo tokens (valid ' + Math.round(config.auth.tokenTtlSec / 3600) + ' h):',
+        ...lines,
+        '',
+      ].join('\n'),
+    );
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    feed?.kill('SIGTERM');
+    await engine.stop();
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  feed?.once('exit', (code) => {
+    if (!stopping) log.warn({ code }, 'synthetic feed exited');
+  });
+}
+
+main().catch((err) => {
+  const code = err instanceof EngineError ? err.code : 'QE_INTERNAL';
+  process.stderr.write(`engine failed to start [${code}]: ${err?.message ?? err}\n`);
+  process.exit(1);
+});
