@@ -195,10 +195,9 @@ export class HotPath {
     if (r === MdResult.OK) {
       const seq = ++this.ingestSeq;
       r = rec.kind === MdKind.BOOK ? this.market.applyBook(rec, seq) : this.market.applyTrade(rec, seq);
-      // A gap is applied (full top of book) and quarantines: the instrument must be repriced too.
-      if (r === MdResult.OK || r === MdResult.SEQ_GAP || r === MdResult.CROSSED || r === MdResult.DUPLICATE || r === MdResult.OUT_OF_ORDER) {
-        this.markDirty(rec.iid);
-      }
+      // `changed` covers rejections that still move state (a gap quarantines, a crossed venue
+      // leaves the composite) as well as OK: reprice exactly when clients could see a difference.
+      if (this.market.changed) this.markDirty(rec.iid);
     }
     this.mdCounter.inc(r);
     return r;

@@ -229,7 +229,7 @@ export class MarketState {
     // the composite would become a mid, and the comparisons below are written so NaN fails them.
     if (!(bid > 0 && bid < Infinity && ask > 0 && ask < Infinity)) return MdResult.SCHEMA;
     if (!(bidSize >= 0 && bidSize < Infinity && askSize >= 0 && askSize < Infinity)) return MdResult.SCHEMA;
-    if (!(seq >= 0 && seq <= Number.MAX_SAFE_INTEGER)) return MdResult.SCHEMA;
+    if (!Number.isSafeInteger(seq) || seq < 0) return MdResult.SCHEMA;
 
     let result: MdResult = MdResult.OK;
     const last = this.venueBookSeq[slot];
@@ -292,7 +292,7 @@ export class MarketState {
     const side = rec.side;
     const seq = rec.seq;
     if (!(px > 0 && px < Infinity) || (side !== 1 && side !== -1)) return MdResult.SCHEMA;
-    if (!(seq >= 0 && seq <= Number.MAX_SAFE_INTEGER)) return MdResult.SCHEMA;
+    if (!Number.isSafeInteger(seq) || seq < 0) return MdResult.SCHEMA;
 
     let result: MdResult = MdResult.OK_NO_CHANGE;
     const last = this.venueTradeSeq[slot];

@@ -19,7 +19,7 @@ const AAA = 0;
 const BBB = 1;
 const CCC = 2;
 
-function universe(market: Record<string, unknown> = {}): Universe {
+function universe(market: Record<string, unknown>, withCcc: boolean): Universe {
   const ins = (id: string, venues: string[], initialVolBpsAnnual: number) => ({
     id,
     assetClass: 'fx',
@@ -40,7 +40,8 @@ function universe(market: Record<string, unknown> = {}): Universe {
   return buildUniverse(
     parseConfig({
       venues: ['TWB', 'MKX', 'BBG', 'EBS'],
-      instruments: [ins('AAA', ['TWB', 'MKX', 'BBG'], 800), ins('BBB', ['TWB', 'MKX', 'BBG', 'EBS'], 400), ins('CCC', ['MKX', 'EBS'], 800)],
+      // CCC can only exist while minVenues ≤ 2 (parseConfig refuses an instrument that could never be firm).
+      instruments: [ins('AAA', ['TWB', 'MKX', 'BBG'], 800), ins('BBB', ['TWB', 'MKX', 'BBG', 'EBS'], 400), ...(withCcc ? [ins('CCC', ['MKX', 'EBS'], 800)] : [])],
       liquidity: { high: liq, medium: liq, low: liq },
       market: { staleAfterMs: 500, minVenues: 2, outlierBps: 50, recoveryTicks: 3, volFastHalfLifeMs: 5000, volSlowHalfLifeMs: 300_000, ...market },
       tiers: { '1': tier, '2': tier, '3': tier },
@@ -52,7 +53,8 @@ function universe(market: Record<string, unknown> = {}): Universe {
 /** A state plus a driver that reuses one record, as the ingest path does. */
 function setup(market: Record<string, unknown> = {}) {
   const clock = new ManualClock();
-  const s = new MarketState(universe(market), clock);
+  const minVenues = market.minVenues;
+  const s = new MarketState(universe(market, minVenues === undefined || (minVenues as number) <= 2), clock);
   const rec = newMdRecord();
   let ingest = 0;
   const book = (iid: number, vid: number, seq: number, bid: number, ask: number, bidSize = 1, askSize = 1): MdResult => {
@@ -179,8 +181,11 @@ t.test('market - a book applied after venues went stale excludes them without wa
   const { s, book, clock } = setup();
   book(AAA, TWB, 1, 99.9, 100.1);
   book(AAA, MKX, 1, 99.8, 100.0);
-  clock.advance(600);
+  clock.advance(500);
   t.equal(book(AAA, BBG, 1, 99.85, 100.05), MdResult.OK);
+  t.equal(s.liveVenues[AAA], 3, 'exactly staleAfterMs old is still fresh');
+  clock.advance(1);
+  t.equal(book(AAA, BBG, 2, 99.85, 100.05), MdResult.OK);
   t.equal(s.liveVenues[AAA], 1);
   t.equal(s.status[AAA], InstrumentStatus.THIN);
   t.ok(close(s.mid[AAA], 99.95));
@@ -216,6 +221,17 @@ t.test('market - crossed and locked books return CROSSED, leave the composite, a
   t.ok(Number.isNaN(s.mid[AAA]));
 });
 
+t.test('market - a crossed book after a gap reports SEQ_GAP, quarantines and still leaves the composite', async (t) => {
+  const { s, book } = setup();
+  book(AAA, TWB, 1, 99.9, 100.1);
+  book(AAA, MKX, 1, 99.9, 100.1);
+  t.equal(book(AAA, TWB, 5, 100.2, 100.1), MdResult.SEQ_GAP);
+  t.equal(s.status[AAA], InstrumentStatus.QUARANTINED);
+  t.equal(s.venueState[AAA * s.venueCount + TWB], VenueState.CROSSED);
+  t.equal(s.liveVenues[AAA], 1);
+  t.equal(s.venueBookSeq[AAA * s.venueCount + TWB], 5);
+});
+
 t.test('market - a book whose mid rounds onto its bid or ask is treated as locked', async (t) => {
   const { s, book } = setup();
   const bid = 100;
@@ -224,12 +240,35 @@ t.test('market - a book whose mid rounds onto its bid or ask is treated as locke
   t.ok(Number.isNaN(s.mid[AAA]));
 });
 
+t.test('market - mid stays strictly inside the books when the float mean of equal mids rounds below them', async (t) => {
+  const { s, book } = setup();
+  // x = 100.000000008: (x + x + x) / 3 rounds to the double below x. Books one ulp either side of
+  // x have mid exactly x, so an unclamped mean would land on the bid.
+  const f = new Float64Array(1);
+  const bits = new BigInt64Array(f.buffer);
+  const step = (x: number, ulps: number) => {
+    f[0] = x;
+    bits[0] += BigInt(ulps);
+    return f[0];
+  };
+  const x = 100.000000008;
+  const bid = step(x, -1);
+  const ask = step(x, 1);
+  t.equal((x + x + x) / 3, bid, 'precondition: the naive mean is the bid');
+  book(AAA, TWB, 1, bid, ask);
+  book(AAA, MKX, 1, bid, ask);
+  book(AAA, BBG, 1, bid, ask);
+  t.equal(s.liveVenues[AAA], 3);
+  t.equal(s.mid[AAA], x);
+});
+
 t.test('market - a venue mid far from the median is dropped as an outlier', async (t) => {
   const { s, book } = setup();
   book(BBB, TWB, 1, 99.9, 100.1);
   book(BBB, MKX, 1, 99.95, 100.15);
   book(BBB, BBG, 1, 99.85, 100.05);
-  t.equal(book(BBB, EBS, 1, 100.9, 101.1), MdResult.OK); // mid 101: ~99 bps from median 100.025
+  // mid 101, ~97 bps from the median 100.025: dropped, so the composite does not move at all.
+  t.equal(book(BBB, EBS, 1, 100.9, 101.1), MdResult.OK_NO_CHANGE);
   t.equal(s.liveVenues[BBB], 3);
   t.equal(s.venueState[BBB * s.venueCount + EBS], VenueState.OUTLIER);
   t.ok(close(s.mid[BBB], 100));
@@ -244,7 +283,10 @@ t.test('market - a venue mid far from the median is dropped as an outlier', asyn
 t.test('market - two venues that disagree by more than 2 × outlierBps are both dropped', async (t) => {
   const { s, book } = setup();
   book(CCC, MKX, 1, 99.9, 100.1);
-  book(CCC, EBS, 1, 100.9, 101.1);
+  t.equal(book(CCC, EBS, 1, 100.4, 100.6), MdResult.OK); // 0.5% apart: each ~25 bps from the median
+  t.equal(s.liveVenues[CCC], 2);
+  t.equal(s.status[CCC], InstrumentStatus.FIRM);
+  t.equal(book(CCC, EBS, 2, 101.4, 101.6), MdResult.OK); // 1.5% apart: each ~74 bps from the median
   t.equal(s.liveVenues[CCC], 0);
   t.equal(s.status[CCC], InstrumentStatus.THIN);
   t.ok(Number.isNaN(s.mid[CCC]));
@@ -362,7 +404,7 @@ t.test('market - vol starts from the configured annual figure over a 252 × 6.5 
 });
 
 t.test('market - vol: a jump raises fast vol more than slow, by the time-decayed EWMA', async (t) => {
-  const { s, book, clock } = setup();
+  const { s, book, clock } = setup({ staleAfterMs: 5000 }); // books 1 s apart must stay fresh
   const v0 = 800 / Math.sqrt(TRADING_SECONDS_PER_YEAR) / 1e4; // per √s, as a fraction
   book(AAA, TWB, 1, 99.9, 100.1);
   book(AAA, MKX, 1, 99.9, 100.1);
@@ -432,6 +474,7 @@ t.test('market - NaN, Infinity or non-positive inputs are refused and never beco
   }
   t.equal(book(AAA, TWB, 1, 99.9, 100.1, NaN, 1), MdResult.SCHEMA);
   t.equal(book(AAA, TWB, NaN, 99.9, 100.1), MdResult.SCHEMA);
+  t.equal(book(AAA, TWB, 1.5, 99.9, 100.1), MdResult.SCHEMA);
   t.equal(s.status[AAA], InstrumentStatus.NO_DATA);
   t.ok(Number.isNaN(s.mid[AAA]));
   t.equal(book(AAA, TWB, 1, 99.9, 100.1), MdResult.OK, 'the refused messages left no seq behind');
