@@ -14,16 +14,19 @@ const id = () => z.string().regex(ID, 'must be 1-32 characters of A-Z a-z 0-9 _ 
 const pos = () => z.number().finite().positive();
 const nonneg = () => z.number().finite().nonnegative();
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Browsers send `Origin: scheme://host[:port]` (default port dropped); any other spelling would never match. */
+/**
+ * Browsers send `Origin: scheme://host[:port]` with the default port dropped; the gateway compares
+ * case-insensitively, so any other spelling (path, trailing slash, `:443` on https) never matches.
+ */
 const origin = () =>
   z.string().refine((s) => {
     try {
-      return new URL(s).origin === s;
+      return new URL(s).origin === s.toLowerCase();
     } catch {
-      // not a URL at all: reported as the refinement's message below, nothing to swallow
+      // not a URL at all: that is the refinement failing, reported with the message below
       return false;
     }
-  }, 'must be a browser Origin exactly as sent: scheme://host[:port], lower-case, no default port, path or trailing slash');
+  }, 'must be a browser Origin as sent: scheme://host[:port], no default port, path or trailing slash');
 /** Sizes are notionals; a float remainder below 1e-9 lots is representation noise, not an odd lot. */
 const offLot = (size: number, lot: number) => {
   const r = size / lot;
@@ -238,8 +241,9 @@ export const configSchema = z
       const proxy = byId.get(ins.hedgeProxy);
       if (ins.hedgeProxy === ins.id) issue(['instruments', i, 'hedgeProxy'], 'an instrument cannot be its own hedge proxy');
       else if (!proxy) issue(['instruments', i, 'hedgeProxy'], `unknown instrument "${ins.hedgeProxy}"`);
-      // a proxy that is itself proxied makes chains and cycles (A→B→A); hedge into the liquid leg directly
-      else if (proxy.hedgeProxy !== null)
+      // a proxy that is itself proxied makes chains and cycles (A→B→A); hedge into the liquid leg
+      // directly. A proxy that names itself is already reported on its own line.
+      else if (proxy.hedgeProxy !== null && proxy.hedgeProxy !== proxy.id)
         issue(['instruments', i, 'hedgeProxy'], `"${proxy.id}" is itself hedged via "${proxy.hedgeProxy}": a proxy must have hedgeProxy null`);
     });
     // Tier 1 is the best client tier: tightest spread, largest size. The signal is a Tier 2 feature.
