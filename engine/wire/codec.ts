@@ -35,8 +35,9 @@ export function makeDecoder(limits: DecodeLimits): Decoder {
 
 /**
  * Reused encoder. `encodeShared` returns a view into the encoder's buffer that is valid only until
- * the next encode: callers hand it straight to a copying sink (uWS publish/send, nats publish) and
- * never keep it.
+ * the next encode: callers hand it straight to a sink that copies synchronously (uWS publish/send) and
+ * never keep it. nats.js does NOT copy: it keeps a reference until its flush, so NATS
+ * publishes need `encodeOwned()` or a slice.
  */
 const sharedEncoder = new Encoder({ ignoreUndefined: true, initialBufferSize: 4096 });
 
