@@ -59,6 +59,7 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
     },
   });
   hot.sink = gateway;
+  await pricer.warm();
 
   const nc = await connect({
     servers: o.natsUrl,

@@ -44,6 +44,9 @@ export const ErrorCode = {
   NATS_UNAVAILABLE: 'QE_NATS_UNAVAILABLE',
   NATS_SERVER_MISSING: 'QE_NATS_SERVER_MISSING',
   INTERNAL: 'QE_INTERNAL',
+  // WebSocket gateway (appended)
+  WS_FRAME_TOO_LARGE: 'QE_WS_FRAME_TOO_LARGE',
+  GATEWAY_LISTEN: 'QE_GATEWAY_LISTEN',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

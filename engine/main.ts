@@ -8,16 +8,14 @@
  * --demo         → also run the synthetic multi-venue feed as a child process and print tokens.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { startEngine, type Engine } from './engine.js';
 import { loadConfigFile, loadDefaultConfig, type Config } from './config.js';
 import { EngineError } from './errors.js';
-import { mintToken } from './auth/token.js';
+import { ensureSecretFile, mintToken, secretFromEnv } from './auth/index.js';
 import { startEmbeddedNats, type EmbeddedNats } from './nats/embedded.js';
 
 const program = new Command()
@@ -28,34 +26,29 @@ const program = new Command()
   .option('--feed-rate <n>', 'synthetic feed messages per second (with --demo)', '2000')
   .option('--scenario <name>', 'synthetic feed scenario: normal | stressed (with --demo)', 'normal')
   .option('--seed <n>', 'synthetic feed seed (with --demo)', '42')
+  .option('--time-scale <x>', 'synthetic feed: market time runs this many times faster (with --demo)', '50')
   .option('--inline-pricer', 'price on the main thread instead of piscina workers (diagnostics only)')
-  .option('--data-dir <path>', 'where the embedded broker and the demo secret live', '.data')
+  .option('--data-dir <path>', 'where the generated auth secret lives (the broker store is nats.embedded.dataDir)', '.data')
   .parse();
 
 const opts = program.opts<{
-  config?: string; port?: string; demo?: boolean; feedRate: string; scenario: string; seed: string; inlinePricer?: boolean; dataDir: string;
+  config?: string; port?: string; demo?: boolean; feedRate: string; scenario: string; seed: string; timeScale: string; inlinePricer?: boolean; dataDir: string;
 }>();
 
 const log = pino({ name: 'engine', level: process.env.LOG_LEVEL ?? 'info' });
 
+function configPath(): string | undefined {
+  return opts.config ?? (process.env.QE_CONFIG || undefined);
+}
+
 function loadConfig(): Config {
-  const path = opts.config ?? process.env.QE_CONFIG;
+  const path = configPath();
   return path ? loadConfigFile(path) : loadDefaultConfig();
 }
 
-/** The HMAC secret: from the configured env var, else (embedded/demo) a per-install random one. */
+/** The HMAC secret: from the configured env var, else a per-install random one in <data-dir>/auth.secret. */
 function loadSecret(config: Config, dataDir: string): Buffer {
-  const env = process.env[config.auth.secretEnv];
-  if (env) {
-    if (Buffer.byteLength(env) < 32) throw new Error(`${config.auth.secretEnv} must be at least 32 bytes`);
-    return Buffer.from(env);
-  }
-  const file = resolve(dataDir, 'auth.secret');
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
-  }
-  return Buffer.from(readFileSync(file, 'utf8').trim());
+  return secretFromEnv(config.auth.secretEnv) ?? ensureSecretFile(resolve(dataDir, 'auth.secret'));
 }
 
 async function main(): Promise<void> {
@@ -66,7 +59,7 @@ async function main(): Promise<void> {
   let embedded: EmbeddedNats | undefined;
   let natsUrl = process.env.NATS_URL;
   if (!natsUrl) {
-    embedded = await startEmbeddedNats({ dataDir: resolve(dataDir, 'nats') });
+    embedded = await startEmbeddedNats({ dataDir: resolve(config.nats.embedded.dataDir), port: config.nats.embedded.port });
     natsUrl = embedded.url;
     log.info({ url: natsUrl, pid: embedded.pid }, 'embedded nats-server started');
   }
@@ -85,7 +78,7 @@ async function main(): Promise<void> {
   let feed: ChildProcess | undefined;
   if (opts.demo) {
     const feedCli = fileURLToPath(new URL('../feeds/cli.js', import.meta.url));
-    feed = spawn(process.execPath, [feedCli, '--nats', natsUrl, '--rate', opts.feedRate, '--scenario', opts.scenario, '--seed', opts.seed, ...(opts.config ? ['--config', opts.config] : [])], {
+    feed = spawn(process.execPath, [feedCli, '--nats', natsUrl, '--rate', opts.feedRate, '--scenario', opts.scenario, '--seed', opts.seed, '--time-scale', opts.timeScale, ...(configPath() ? ['--config', configPath()!] : [])], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     const now = Math.floor(Date.now() / 1000);

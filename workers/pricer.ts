@@ -30,6 +30,7 @@ export default function price(task: { count: number }): number {
   if (count < 0 || count * IN_STRIDE > input.length || count * OUT_STRIDE > output.length) {
     throw new RangeError(`batch of ${count} rows exceeds the shared buffers`);
   }
+  if (count === 0) return 0; // warm-up: proves the worker is up, whatever its fault mode
   if (fault === 'throw') throw new Error('injected pricer fault');
   if (fault === 'hang') for (;;);
   priceBatch(wd.params, input, count, output);

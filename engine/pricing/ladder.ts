@@ -24,7 +24,7 @@ export const MAX_BANDS = 8;
 export const N_TIERS = 3;
 
 // ── static per-instrument table ─────────────────────────────────────────────────────────────
-//  [ tick | baseHalfBps | hedgeBps | impact | clip | nBands | omegaCoef | maxSize | band0..band7 ]
+//  [ tick | baseHalfBps | hedgeBps | impact | clip | nBands | omegaCoef | maxSize | ticksPerUnit | band0..band7 ]
 export const S_TICK = 0;
 export const S_BASE_HALF = 1;
 export const S_HEDGE = 2;
@@ -33,7 +33,9 @@ export const S_CLIP = 4;
 export const S_NBANDS = 5;
 export const S_OMEGA = 6;
 export const S_MAXSIZE = 7;
-export const S_BANDS = 8;
+/** 1/tick when that is a whole number (0.001 → 1000): k/1000 is the closest double to the price, k·0.001 often is not */
+export const S_TICKS_PER_UNIT = 8;
+export const S_BANDS = 9;
 export const S_STRIDE = S_BANDS + MAX_BANDS;
 
 // ── per-tier parameters ────────────────────────────────────────────────────────────────────
@@ -95,6 +97,8 @@ export function buildPricingParams(config: Config): PricingParams {
     table[o + S_NBANDS] = ins.sizeBands.length;
     table[o + S_OMEGA] = Math.sqrt((gamma / (2 * k * liq.arrivalA)) * Math.pow(1 + gamma / k, 1 + k / gamma));
     table[o + S_MAXSIZE] = ins.maxSize;
+    const perUnit = 1 / ins.tickSize;
+    table[o + S_TICKS_PER_UNIT] = Math.abs(perUnit - Math.round(perUnit)) < 1e-9 * perUnit ? Math.round(perUnit) : 0;
     ins.sizeBands.forEach((s, j) => (table[o + S_BANDS + j] = s));
   });
   const tiers = new Float64Array(N_TIERS * T_STRIDE);
@@ -139,6 +143,7 @@ export function priceInstrument(p: PricingParams, input: Float64Array, io: numbe
     return;
   }
   const tick = table[so + S_TICK];
+  const perUnit = table[so + S_TICKS_PER_UNIT];
   const clip = table[so + S_CLIP];
   const nBands = table[so + S_NBANDS];
   const instMax = table[so + S_MAXSIZE];
@@ -178,6 +183,10 @@ export function priceInstrument(p: PricingParams, input: Float64Array, io: numbe
         need = Math.max(need, out[po + 2] - out[po + 1]);
       }
       if (ask - bid < need - tick * 1e-9) ask = bid + Math.ceil((need - 1e-9 * tick) / tick) * tick;
+      if (perUnit > 0) {
+        bid = Math.round(bid * perUnit) / perUnit;
+        ask = Math.round(ask * perUnit) / perUnit;
+      }
       const lo = to + O_LEVELS + 3 * n;
       out[lo] = size;
       out[lo + 1] = bid;

@@ -20,8 +20,17 @@ export interface BatchPricer {
   readonly capacity: number;
   readonly kind: 'worker' | 'inline';
   run(count: number): Promise<number>;
+  /** Resolves once a worker is up and has priced an empty batch (call before taking ticks). */
+  warm(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * A worker that was terminated (timeout) is replaced by a fresh thread that must boot before it
+ * can price: the first batch after a failure gets this much extra time, so a slow boot on a
+ * loaded machine is not mistaken for another hang.
+ */
+export const WORKER_BOOT_GRACE_MS = 2_000;
 
 export const PRICER_WORKER_URL = new URL('../../workers/pricer.js', import.meta.url);
 
@@ -49,28 +58,39 @@ export function createWorkerPricer(config: Config, opts: WorkerPricerOptions = {
     maxQueue: w.maxQueue,
     idleTimeout: 2 ** 31 - 1,
     workerData,
+    // Workers must not inherit the parent's --import/--loader hooks (test runners, profilers):
+    // the kernel is plain JS and a loader in every worker costs startup time or breaks it.
+    execArgv: [],
     // the kernel allocates nothing per batch; a worker that balloons is a bug, cut it off
     resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
   });
   const timeoutMs = w.batchTimeoutMs;
+  let afterFailure = false;
   return {
     input: new Float64Array(inSab),
     output: new Float64Array(outSab),
     capacity,
     kind: 'worker',
     async run(count: number): Promise<number> {
+      const budget = afterFailure ? timeoutMs + WORKER_BOOT_GRACE_MS : timeoutMs;
       try {
-        return (await pool.run({ count }, { signal: AbortSignal.timeout(timeoutMs) })) as number;
+        const done = (await pool.run({ count }, { signal: AbortSignal.timeout(budget) })) as number;
+        afterFailure = false;
+        return done;
       } catch (cause) {
+        afterFailure = true;
         const name = (cause as Error)?.name;
         if (name === 'AbortError' || name === 'TimeoutError') {
-          throw new EngineError(ErrorCode.PRICER_TIMEOUT, `pricing batch of ${count} exceeded ${timeoutMs} ms`, { cause });
+          throw new EngineError(ErrorCode.PRICER_TIMEOUT, `pricing batch of ${count} exceeded ${budget} ms`, { cause });
         }
         if (/queue is full/i.test((cause as Error)?.message ?? '')) {
           throw new EngineError(ErrorCode.PRICER_BUSY, 'pricer queue full', { cause });
         }
         throw new EngineError(ErrorCode.PRICER_FAILED, `pricer failed: ${(cause as Error)?.message}`, { cause });
       }
+    },
+    async warm() {
+      await pool.run({ count: 0 }, { signal: AbortSignal.timeout(30_000) });
     },
     close: () => pool.destroy(),
   };
@@ -89,6 +109,7 @@ export function createInlinePricer(config: Config, params: PricingParams = build
       priceBatch(params, input, count, output);
       return Promise.resolve(count);
     },
+    warm: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
 }

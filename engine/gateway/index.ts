@@ -1,0 +1,14 @@
+export { Gateway, CloseCode, SUBPROTOCOL } from './gateway.js';
+export type { GatewayOptions, GatewayLog, GatewayStats, HealthReport, QuoteSnapshotSource, ConnectionInfo } from './gateway.js';
+export { ClientKind, ServerKind, parseClientMessage } from './messages.js';
+export type {
+  ClientMessage,
+  ServerMessage,
+  HelloMessage,
+  SubscribedMessage,
+  UnsubscribedMessage,
+  ErrorMessage,
+  PongMessage,
+  SlowMessage,
+  RequestId,
+} from './messages.js';
