@@ -38,7 +38,7 @@ import { EngineError, ErrorCode, InfrastructureError } from '../errors.js';
 import { HotCounter, readGauge } from '../metrics.js';
 import { CLIENT_LIMITS, encodeShared, makeDecoder } from '../wire/codec.js';
 import { MIN_SECRET_BYTES, isExpired, verifyToken, type Role } from '../auth/token.js';
-import { parseClientMessage, rejectForbiddenKeys, type RequestId } from './messages.js';
+import { parseClientMessage, rejectForbiddenKeys, type RequestId, type ServerMessage } from './messages.js';
 import { readCounter } from './metrics.js';
 
 /** The current frame of one (tier, instrument) with `sn: 1`, in the socket's format; null before the first quote. */
@@ -678,7 +678,7 @@ export class Gateway {
   }
 
   /** Control message in the socket's format (cold path: one encode per socket is fine here). */
-  private send(c: Conn, msg: object): void {
+  private send(c: Conn, msg: ServerMessage): void {
     if (c.closed || c.closing !== 0) return;
     if (c.json) c.ws.send(JSON.stringify(msg), false, false);
     else c.ws.send(encodeShared(msg), true, false);
@@ -735,6 +735,7 @@ export class Gateway {
       for (const iid of c.subs) ws.unsubscribe(this.topic(c, iid));
       this.send(c, {
         t: 'slow',
+        code: ErrorCode.WS_SLOW_CONSUMER,
         bufferedBytes: buffered,
         softLimitBytes: this.cfg.softBackpressureBytes,
         closeAfterMs: this.cfg.slowClientCloseMs,

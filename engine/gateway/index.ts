@@ -10,5 +10,6 @@ export type {
   ErrorMessage,
   PongMessage,
   SlowMessage,
+  StatusMessage,
   RequestId,
 } from './messages.js';

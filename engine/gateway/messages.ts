@@ -63,12 +63,20 @@ export interface ErrorMessage { readonly t: 'error'; readonly code: ErrorCode; r
 export interface PongMessage { readonly t: 'pong'; readonly serverTime: number; readonly id?: RequestId }
 export interface SlowMessage {
   readonly t: 'slow';
+  readonly code: typeof ErrorCode.WS_SLOW_CONSUMER;
   readonly bufferedBytes: number;
   readonly softLimitBytes: number;
   readonly closeAfterMs: number;
   readonly serverTime: number;
 }
-export type ServerMessage = HelloMessage | SubscribedMessage | UnsubscribedMessage | ErrorMessage | PongMessage | SlowMessage;
+/** Broadcast state (e.g. `nats: 'disconnected'`) or this socket's new tier after a re-tier; other fields vary. */
+export interface StatusMessage {
+  readonly t: 'status';
+  readonly serverTime: number;
+  readonly tier?: 1 | 2 | 3;
+  readonly [field: string]: unknown;
+}
+export type ServerMessage = HelloMessage | SubscribedMessage | UnsubscribedMessage | ErrorMessage | PongMessage | SlowMessage | StatusMessage;
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** Keys a client might use to pick a tier or a topic itself: refused as an entitlement breach (R17). */

@@ -59,7 +59,7 @@ t.test('gateway - a client that stops reading is conflated, others keep receivin
   const snaps = await Promise.all(both.map((i) => slow.waitFor((f) => f.t === 'q' && f.i === i && f.sn === 1, 8000, `snapshot of ${i}`)));
   t.same(snaps.map((f) => f.sq), [lastBefore.EURUSD, lastBefore.GBPUSD], 'the snapshot is the newest frame (conflated)');
   const slowIdx = slow.frames.findIndex((f) => f.t === 'slow');
-  t.match(slow.frames[slowIdx], { t: 'slow', softLimitBytes: SOFT, closeAfterMs: 60_000, bufferedBytes: Number });
+  t.match(slow.frames[slowIdx], { t: 'slow', code: 'QE_WS_SLOW_CONSUMER', softLimitBytes: SOFT, closeAfterMs: 60_000, bufferedBytes: Number });
   t.ok(slow.frames[slowIdx].bufferedBytes > SOFT);
   t.equal(slow.frames.filter((f) => f.t === 'slow').length, 1, 'told once');
   t.ok(snaps.every((s) => slow.frames.indexOf(s) > slowIdx), 'snapshots come after the notice');
