@@ -89,6 +89,19 @@ export const relationshipScoreSchema = z.strictObject({
   proposedTier: tier(),
   computedAtMs: z.number().int().nonnegative(),
   trades: z.number().int().nonnegative(),
+  /**
+   * The raw factors behind `components`, for explanation (CLI, co-pilot). Optional: scores written
+   * before it existed still parse. notional and pnl in the journal's reporting currency.
+   */
+  raw: z
+    .strictObject({
+      notional: z.number().finite().nonnegative(),
+      pnl: z.number().finite(),
+      /** notional-weighted mean markout over the horizons present; null = no markout yet */
+      markoutBps: z.number().finite().nullable(),
+      assetClasses: z.number().int().nonnegative(),
+    })
+    .optional(),
 });
 export type RelationshipScore = Readonly<z.output<typeof relationshipScoreSchema>>;
 
