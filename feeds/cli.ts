@@ -11,6 +11,7 @@ import { loadConfigFile, loadDefaultConfig, type Config } from '../engine/config
 import { EngineError } from '../engine/errors.js';
 import { startFeed, type FeedHandle, type FeedOptions, type FeedStats } from './publisher.js';
 import { SCENARIOS, type ScenarioName } from './synthetic.js';
+import { startVenueSim, type VenueSimHandle, type VenueSimOptions } from './venue-sim.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
@@ -22,9 +23,13 @@ export interface RunFeedOptions extends Omit<FeedOptions, 'nc' | 'config'> {
   /** Default: `configPath` if given, else the engine's default universe. */
   readonly config?: Config;
   readonly configPath?: string;
+  /** Also serve orders against the feed's own books (feeds/venue-sim.ts) on the same connection. */
+  readonly venueSim?: Partial<VenueSimOptions>;
 }
 
 export interface RunningFeed extends FeedHandle {
+  /** The venue simulator, when `venueSim` was given. */
+  readonly venueSim: VenueSimHandle | undefined;
   /** Stops the feed and closes the connection if runFeed opened it. */
   close(): Promise<void>;
 }
@@ -48,7 +53,18 @@ export async function runFeed(opts: RunFeedOptions): Promise<RunningFeed> {
     if (owned) await nc.close();
     throw err;
   }
+  let venueSim: VenueSimHandle | undefined;
+  try {
+    // Same market object as the publisher: orders fill against the books being published, and
+    // their permanent impact shows up in the market data.
+    if (opts.venueSim) venueSim = startVenueSim({ nc, config: feed.config, market: feed.market, clock: opts.clock, options: opts.venueSim });
+  } catch (err) {
+    await feed.stop();
+    if (owned) await nc.close();
+    throw err;
+  }
   return {
+    venueSim,
     get config() {
       return feed.config;
     },
@@ -64,6 +80,7 @@ export async function runFeed(opts: RunFeedOptions): Promise<RunningFeed> {
     stop: () => feed.stop(),
     stats: () => feed.stats(),
     async close() {
+      await venueSim?.stop();
       await feed.stop();
       if (owned && !nc.isClosed()) await nc.close();
     },
@@ -120,7 +137,10 @@ export function buildProgram(): Command {
     .option('--fault-gap <p>', 'probability per book of a sequence gap', num('fault-gap', 0, 1), 0)
     .option('--fault-dup <p>', 'probability per book of a duplicate', num('fault-dup', 0, 1), 0)
     .option('--fault-outlier <p>', 'probability per book of an outlier price', num('fault-outlier', 0, 1), 0)
-    .option('--status-ms <ms>', 'status line period', int('status-ms', 100), 5000);
+    .option('--status-ms <ms>', 'status line period', int('status-ms', 100), 5000)
+    .option('--venue-sim', 'also accept orders on venue.<venue>.order|cancel against the synthetic books (docs/hedging.md)')
+    .option('--venue-latency-ms <ms>', 'venue simulator: latency floor per message', num('venue-latency-ms', 0, 60_000))
+    .option('--venue-reject-rate <p>', 'venue simulator: probability of refusing a valid order', num('venue-reject-rate', 0, 1));
 }
 
 interface CliOptions {
@@ -140,6 +160,9 @@ interface CliOptions {
   faultDup: number;
   faultOutlier: number;
   statusMs: number;
+  venueSim?: boolean;
+  venueLatencyMs?: number;
+  venueRejectRate?: number;
 }
 
 export async function main(argv: readonly string[] = process.argv): Promise<number> {
@@ -163,6 +186,13 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       faults: { crossedProb: o.faultCrossed, gapProb: o.faultGap, duplicateProb: o.faultDup, outlierProb: o.faultOutlier },
       onProgress: (s) => process.stdout.write(formatStatus(s) + '\n'),
       progressEveryMs: o.statusMs,
+      venueSim: o.venueSim
+        ? {
+            seed: o.seed,
+            ...(o.venueLatencyMs !== undefined && { latencyFloorMs: o.venueLatencyMs }),
+            ...(o.venueRejectRate !== undefined && { rejectRate: o.venueRejectRate }),
+          }
+        : undefined,
     });
   } catch (err) {
     process.stderr.write(`feed: ${err instanceof EngineError ? `${err.code} ` : ''}${(err as Error).message}\n`);
@@ -172,6 +202,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   process.stdout.write(
     `feed started seed=${o.seed} scenario=${o.scenario} rate=${o.rate}/s instruments=${instruments} streams=${feed.market.streamCount}\n`,
   );
+  if (feed.venueSim) process.stdout.write(`venue simulator listening on ${feed.venueSim.prefix}.<venue>.order|cancel, fills on ${feed.venueSim.prefix}.<venue>.fill\n`);
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     // A second signal means the clean stop is stuck (e.g. a flush to an unreachable broker).

@@ -14,7 +14,18 @@ export {
   type MdSink,
   type StreamInfo,
   type SyntheticCounters,
+  type VenueBook,
 } from './synthetic.js';
+export {
+  VenueSimulator,
+  startVenueSim,
+  DEFAULT_VENUE_SIM,
+  type VenueSimOptions,
+  type VenueSimCounters,
+  type VenueSimHandle,
+  type VenueSimServiceOptions,
+  type FillSink,
+} from './venue-sim.js';
 export { startFeed, FeedEnd, type FeedOptions, type FeedHandle, type FeedStats } from './publisher.js';
 export { generateUniverse } from './universe.js';
 export { runFeed, formatStatus, DEFAULT_NATS_URL, type RunFeedOptions, type RunningFeed } from './cli.js';

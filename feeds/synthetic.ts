@@ -146,6 +146,14 @@ export interface MdSink {
   trade(msg: TradeMsg, stream: number): void;
 }
 
+/** A venue's current book for one instrument, as the venue itself holds it (see `SyntheticMarket.venueBook`). */
+export interface VenueBook {
+  bid: number;
+  ask: number;
+  bidSize: number;
+  askSize: number;
+}
+
 export interface StreamInfo {
   readonly instrument: string;
   readonly venue: string;
@@ -406,6 +414,9 @@ export class SyntheticMarket {
   private readonly sentBs: Float64Array;
   private readonly sentAs: Float64Array;
   private readonly sentTs: Float64Array;
+  /** Permanent impact of orders filled on this venue (log units), added to its mid: see applyVenueImpact. */
+  private readonly impactLog: Float64Array;
+  private readonly streamByKey: Map<string, number>;
 
   // per venue name (config.venues index)
   private readonly latFloorMs: Float64Array;
@@ -524,6 +535,8 @@ export class SyntheticMarket {
     this.sentBs = new Float64Array(ns);
     this.sentAs = new Float64Array(ns);
     this.sentTs = new Float64Array(ns);
+    this.impactLog = new Float64Array(ns);
+    this.streamByKey = new Map(streams.map((st, k) => [`${st.instrument}\u0000${st.venue}`, k]));
 
     let cum = 0;
     let s = 0;
@@ -578,6 +591,46 @@ export class SyntheticMarket {
     if (this.stressed && !Number.isNaN(this.startMs)) this.setScenario(this.lastMs[i] - this.startMs);
     else this.shockFrac = 0;
     return Math.exp(this.logMid[i] + this.shockLog[i] * this.shockFrac);
+  }
+
+  /** Dense stream id of (instrument, venue), or −1 when this market does not have that venue for it. */
+  streamOf(instrument: string, venue: string): number {
+    return this.streamByKey.get(`${instrument}\u0000${venue}`) ?? -1;
+  }
+
+  /**
+   * Copies stream `s`'s current book into `out` and returns true, or false before its first book.
+   * This is the venue's own clean book, the one its trades print against: the fault injection
+   * (crossed, outlier, duplicate) damages only what is published, as a broken feed handler would.
+   */
+  venueBook(s: number, out: VenueBook): boolean {
+    if (!(s >= 0 && s < this.streams.length) || this.hasBook[s] === 0) return false;
+    out.bid = this.cBid[s];
+    out.ask = this.cAsk[s];
+    out.bidSize = this.cBs[s];
+    out.askSize = this.cAs[s];
+    return true;
+  }
+
+  /**
+   * Permanent market impact on one venue (the venue simulator calls this after a fill): every later
+   * book of stream `s` is centred `bps` higher (negative: lower), and its current book moves at
+   * once, so the next order there already sees it. Shifts accumulate. Consumes no randomness: the
+   * path of every other stream is unchanged.
+   */
+  applyVenueImpact(s: number, bps: number): void {
+    if (!(s >= 0 && s < this.streams.length) || !Number.isFinite(bps) || bps === 0) return;
+    const x = bps * BP;
+    this.impactLog[s] += x;
+    if (this.hasBook[s] === 0) return;
+    const i = this.sIns[s];
+    const f = Math.exp(x);
+    let bid = this.floorTick(i, this.cBid[s] * f);
+    let ask = this.ceilTick(i, this.cAsk[s] * f);
+    if (bid <= 0) bid = this.tick[i];
+    if (!(ask > bid)) ask = this.ceilTick(i, bid + this.tick[i] * 1.5);
+    this.cBid[s] = bid;
+    this.cAsk[s] = ask;
   }
 
   /** Whether stream `s` is silenced by the scenario at `nowMs`. */
@@ -768,7 +821,9 @@ export class SyntheticMarket {
       this.noise[s] = this.noise[s] * decay + this.noiseSdBps[s] * Math.sqrt(1 - decay * decay) * rng.normal();
       this.noiseMs[s] = tm;
     }
-    const mid = Math.exp(this.logMid[i] + this.shockLog[i] * this.shockFrac) * (1 + this.noise[s] * this.noiseMult * BP);
+    // impactLog is 0 unless a venue simulator filled orders here: x + 0 === x, so a market nobody
+    // trades against publishes exactly what it did before the simulator existed.
+    const mid = Math.exp(this.logMid[i] + this.shockLog[i] * this.shockFrac + this.impactLog[s]) * (1 + this.noise[s] * this.noiseMult * BP);
     const fullBps =
       this.baseSpreadBps[i] * this.spreadFactor[s] * REGIME_SPREAD_MULT[this.regime[i]] * this.spreadMult * (0.85 + 0.3 * rng.float());
     const half = mid * fullBps * 0.5 * BP;
