@@ -1,0 +1,56 @@
+/**
+ * The engine as a perf run sees it: startEngine() unchanged, in a process of its own, on a
+ * generated universe. Prints one JSON line {"port", "pid"} once the gateway listens; stops cleanly
+ * on SIGTERM so `node --cpu-prof` can write its profile.
+ *
+ *   QE_AUTH_SECRET=… node [--cpu-prof] dist/perf/engine-proc.js --nats <url> --config <file> [--pricer worker|inline]
+ */
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../engine/config.js';
+import { startEngine } from '../engine/engine.js';
+import type { Logger } from '../engine/hotpath.js';
+import { secretFromEnv } from '../engine/auth/index.js';
+
+const { values } = parseArgs({
+  options: {
+    nats: { type: 'string' },
+    config: { type: 'string' },
+    pricer: { type: 'string', default: 'worker' },
+  },
+});
+if (!values.nats || !values.config) throw new Error('usage: engine-proc --nats <url> --config <file> [--pricer worker|inline]');
+const config = loadConfigFile(values.config);
+const secret = secretFromEnv(config.auth.secretEnv);
+if (secret === null) throw new Error(`$${config.auth.secretEnv} must hold the auth secret`);
+
+// warnings and errors only, to stderr (stdout carries the ready line)
+const log: Logger = {
+  info() {},
+  warn(o, m) {
+    process.stderr.write(`warn ${m ?? ''} ${JSON.stringify(o)}\n`);
+  },
+  error(o, m) {
+    process.stderr.write(`error ${m ?? ''} ${JSON.stringify(o)}\n`);
+  },
+};
+
+const engine = await startEngine({
+  config,
+  natsUrl: values.nats,
+  secret,
+  log,
+  port: 0,
+  pricer: values.pricer === 'inline' ? 'inline' : 'worker',
+});
+process.stdout.write(`${JSON.stringify({ port: engine.port, pid: process.pid })}\n`);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await engine.stop();
+  // process.exit (not a signal death) lets --cpu-prof write the profile
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
