@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, EngineError, ErrorCode } from './errors.js';
+import { crmConfigSchema } from './crm/options.js';
 
 const ID = /^[A-Za-z0-9_-]{1,32}$/;
 const id = () => z.string().regex(ID, 'must be 1-32 characters of A-Z a-z 0-9 _ -');
@@ -199,6 +200,48 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    /** Client directory in NATS KV, relationship score and markout (engine/crm, docs/crm.md). */
+    crm: crmConfigSchema.prefault({}),
+    /** Request for quote, accept and last look (engine/rfq). */
+    rfq: z
+      .strictObject({
+        /** A firm quote is dealable until validUntil = quote time + this (server clock, inclusive). */
+        ttlMs: z.number().int().min(10).max(600_000).default(2_000),
+        /** An RFQ waiting in the trader queue this long is expired and rejected (R17 review timeout). */
+        queueTtlMs: z.number().int().min(100).max(3_600_000).default(30_000),
+        /** Last look: an accept is rejected when the composite mid moved more than this either way since the quote. */
+        lastLookToleranceBps: nonneg().max(1_000).default(2),
+        /** Last look: fixed, disclosed hold between receiving an accept and deciding it (0 = decide at once). */
+        lastLookHoldMs: z.number().int().min(0).max(1_000).default(0),
+        /** A streamed quote is dealable (`trade`) this long after it was priced. */
+        streamTtlMs: z.number().int().min(10).max(600_000).default(1_000),
+        /** Streamed frames kept per (tier, instrument) so a `trade` may name the `sq` it saw. */
+        streamHistory: z.number().int().min(1).max(64).default(8),
+        /** Open (not terminal) RFQs allowed per client; more are refused. */
+        maxOpenPerClient: z.number().int().min(1).max(10_000).default(50),
+        /** Expiry sweep period. Expiry is decided on the server clock at accept time; the sweep only tells. */
+        sweepMs: z.number().int().min(5).max(10_000).default(50),
+        /** Finished RFQs are kept this long to answer repeated requests about them. */
+        retainMs: z.number().int().min(1_000).max(86_400_000).default(300_000),
+      })
+      .prefault({}),
+    /** Durable trade booking in a JetStream stream (engine/booking). */
+    booking: z
+      .strictObject({
+        /** Stream name of the trade journal. */
+        stream: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 characters of A-Z a-z 0-9 _ -').default('TRADES'),
+        /** Trades are published to `<subjectPrefix>.<client>.<instrument>`; the stream captures `<subjectPrefix>.>`. */
+        subjectPrefix: id().default('trade'),
+        /** JetStream de-duplication window for Nats-Msg-Id (= trade id); a retry is safe only inside it. */
+        duplicateWindowMs: z.number().int().min(1_000).max(7 * 86_400_000).default(86_400_000),
+        /** Wait this long for the PubAck; no ack in time = outcome unknown. */
+        ackTimeoutMs: z.number().int().min(50).max(60_000).default(2_000),
+        /** Publish attempts (same trade id) before a trade is reported as outcome unknown. */
+        maxAttempts: z.number().int().min(1).max(20).default(3),
+        /** A trade whose outcome is unknown is re-published (same id) this often while inside the window. */
+        retryIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
+      })
+      .prefault({}),
   })
   .superRefine((c, ctx) => {
     // Runs even when some fields failed a bound (zod only skips it on a wrong type), so every
@@ -278,6 +321,12 @@ export const configSchema = z
         issue(['instruments', i, 'baseSpreadBps'], `half-spread ${baseHalfBps} bps (baseSpreadBps / 2 × lowest tier spreadMult) reaches pricing.collarBps ${c.pricing.collarBps}: every quote would fail the collar`);
       }
     });
+    if (c.rfq.lastLookHoldMs >= c.rfq.ttlMs) issue(['rfq', 'lastLookHoldMs'], 'must be shorter than rfq.ttlMs');
+    // every retry of an unknown outcome must fall inside the de-duplication window, or it could book twice
+    if (c.booking.ackTimeoutMs * c.booking.maxAttempts >= c.booking.duplicateWindowMs)
+      issue(['booking', 'duplicateWindowMs'], 'must exceed booking.ackTimeoutMs × booking.maxAttempts: retries must stay inside the window');
+    if (c.booking.subjectPrefix === c.nats.mdPrefix || c.booking.subjectPrefix === c.nats.quotePrefix)
+      issue(['booking', 'subjectPrefix'], 'must differ from nats.mdPrefix and nats.quotePrefix');
     const cids = new Set<string>();
     c.clients.forEach((cl, i) => {
       if (cids.has(cl.id)) issue(['clients', i, 'id'], `duplicate client "${cl.id}"`);

@@ -1,17 +1,27 @@
 /**
- * Wires one engine instance: NATS connection, market state, inventory, pricer, hot path and
- * gateway. Used by main.ts and, unchanged, by the integration tests and the perf harness.
+ * Wires one engine instance: NATS connection, market state, inventory, pricer, hot path,
+ * gateway, and the RFQ / booking path. Used by main.ts and, unchanged, by the integration tests
+ * and the perf harness.
+ *
+ * Start-up order matters for recovery (R19/R20): the trade journal is replayed into inventory,
+ * P&L, credit and the accept ids *before* market data is subscribed, the quote bus is attached or
+ * the gateway listens, so the first quote anyone sees is skewed by the recovered inventory.
  */
 import { connect, type NatsConnection, type Subscription } from 'nats';
 import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from './clock.js';
 import { buildUniverse, parseConfig, type Config } from './config.js';
+import { Booking } from './booking/index.js';
+import { crmUniverse, loadDefaultBook } from './crm/book.js';
+import { CrmStore } from './crm/store.js';
+import type { ClientDirectory } from './crm/types.js';
 import { Gateway } from './gateway/index.js';
 import { HotPath, type Logger } from './hotpath.js';
 import { Inventory } from './inventory/index.js';
 import { MarketState } from './market/index.js';
 import { makeRegistry } from './metrics.js';
 import { createInlinePricer, createWorkerPricer, type BatchPricer, type WorkerPricerOptions } from './pricing/pool.js';
+import { RfqService, type KillSwitch } from './rfq/index.js';
 
 export interface EngineOptions {
   readonly config: Config;
@@ -23,6 +33,14 @@ export interface EngineOptions {
   readonly pricer?: 'worker' | 'inline';
   readonly pricerFaultMode?: WorkerPricerOptions['faultMode'];
   readonly clock?: Clock;
+  /**
+   * CRM read side for RFQ limits, credit, agreements and client tiers. Default: the CRM store in
+   * NATS KV (engine/crm), seeded from engine/default-crm.json when empty and config.crm.seedDefaultBook.
+   */
+  readonly directory?: ClientDirectory;
+  /** false: no CRM at all (every RFQ then queues with reason `limit`); ignored when `directory` is given */
+  readonly crm?: boolean;
+  readonly killSwitch?: KillSwitch;
 }
 
 export interface Engine {
@@ -34,6 +52,11 @@ export interface Engine {
   readonly market: MarketState;
   readonly inventory: Inventory;
   readonly registry: Registry;
+  readonly booking: Booking;
+  readonly rfq: RfqService;
+  /** the directory in use: `o.directory`, the CRM store, or undefined */
+  readonly directory: ClientDirectory | undefined;
+  readonly crm: CrmStore | undefined;
   stop(): Promise<void>;
 }
 
@@ -55,10 +78,11 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
     log: o.log,
     healthCheck: () => {
       const h = hot.health();
-      return { ok: h.ok, detail: h };
+      return { ok: h.ok, detail: { ...h, journal: booking ? { lastSeq: booking.lastSeq, trades: booking.size, recovery: booking.recovery } : null } };
     },
   });
   hot.sink = gateway;
+  let booking: Booking | undefined;
   await pricer.warm();
 
   const nc = await connect({
@@ -70,6 +94,52 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
     pingInterval: 5_000,
     maxPingOut: 2,
   });
+
+  let rfq: RfqService;
+  let crm: CrmStore | undefined;
+  let directory = o.directory;
+  try {
+    if (directory === undefined && o.crm !== false) {
+      crm = await CrmStore.open(nc, { autoTier: config.crm.autoTier, maxOverrideMs: config.crm.maxOverrideDays * 86_400_000, log: o.log, clock, registry, universe: crmUniverse(config) });
+      if (config.crm.seedDefaultBook) {
+        try {
+          await crm.seedIfEmpty(loadDefaultBook(crmUniverse(config)));
+        } catch (e) {
+          // a book that does not fit this universe (another config) is not written; the desk imports its own
+          o.log.warn({ err: (e as Error).message }, 'default client book not seeded');
+        }
+      }
+      directory = crm;
+    }
+    // the CRM decides each client's tier: apply it now and whenever a record, override or score changes
+    if (directory !== undefined) {
+      const dir = directory;
+      const applyTier = (clientId: string) => {
+        const current = gateway.tierOfClient(clientId);
+        const tier = dir.effectiveTier(clientId, clock.nowMs());
+        if (current !== undefined && tier !== undefined && tier !== current) gateway.retier(clientId, tier);
+      };
+      for (const c of config.clients) applyTier(c.id);
+      dir.onChange((k) => {
+        if (k.clientId !== undefined) applyTier(k.clientId);
+      });
+    }
+    booking = await Booking.open(nc, universe, inventory, registry, o.log);
+    // constructed before the replay: it counts replayed trades into each client's credit
+    rfq = new RfqService({
+      universe, clock, market, stream: hot, inventory, booking, out: gateway, registry, log: o.log,
+      tierOf: (c) => gateway.tierOfClient(c), directory, killSwitch: o.killSwitch,
+    });
+    await booking.recover();
+  } catch (e) {
+    await booking?.close().catch(() => undefined);
+    await crm?.close().catch(() => undefined);
+    await nc.close().catch(() => undefined);
+    await pricer.close();
+    throw e;
+  }
+  gateway.requests = rfq;
+  rfq.start();
 
   // Quotes for venues and other gateways. While disconnected the client would buffer and then
   // drop core publishes anyway; skipping them keeps the reconnect buffer for what matters.
@@ -115,12 +185,19 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
     market,
     inventory,
     registry,
+    booking,
+    rfq,
+    directory,
+    crm,
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(sweepTimer);
+      rfq.close();
       hot.close();
       sub.unsubscribe();
+      await booking!.close().catch(() => undefined);
+      await crm?.close().catch(() => undefined);
       await gateway.close();
       await Promise.race([nc.drain().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000))]);
       if (!nc.isClosed()) await nc.close();

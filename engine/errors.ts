@@ -46,6 +46,54 @@ export const ErrorCode = {
   // WebSocket gateway (appended)
   WS_FRAME_TOO_LARGE: 'QE_WS_FRAME_TOO_LARGE',
   GATEWAY_LISTEN: 'QE_GATEWAY_LISTEN',
+  // CRM, relationship score, markout (appended)
+  CRM_INVALID: 'QE_CRM_INVALID',
+  CRM_UNKNOWN_CLIENT: 'QE_CRM_UNKNOWN_CLIENT',
+  CRM_CONFLICT: 'QE_CRM_CONFLICT',
+  CRM_UNAVAILABLE: 'QE_CRM_UNAVAILABLE',
+  CRM_SCORE_PARAMS: 'QE_CRM_SCORE_PARAMS',
+  CRM_SCORER_FAILED: 'QE_CRM_SCORER_FAILED',
+  // RFQ, accept and trade rejections, carried by {t:'rejected'} (appended)
+  RFQ_NOT_ENTITLED: 'QE_RFQ_NOT_ENTITLED',
+  RFQ_BAD_SIZE: 'QE_RFQ_BAD_SIZE',
+  RFQ_SIZE_LIMIT: 'QE_RFQ_SIZE_LIMIT',
+  RFQ_MARKET_NOT_FIRM: 'QE_RFQ_MARKET_NOT_FIRM',
+  RFQ_KILL_SWITCH: 'QE_RFQ_KILL_SWITCH',
+  RFQ_CREDIT_LIMIT: 'QE_RFQ_CREDIT_LIMIT',
+  RFQ_EXPIRED: 'QE_RFQ_EXPIRED',
+  RFQ_PRICE_MOVED: 'QE_RFQ_PRICE_MOVED',
+  RFQ_UNKNOWN_QUOTE: 'QE_RFQ_UNKNOWN_QUOTE',
+  RFQ_UNKNOWN_RFQ: 'QE_RFQ_UNKNOWN_RFQ',
+  RFQ_NOT_QUOTED: 'QE_RFQ_NOT_QUOTED',
+  RFQ_QUOTE_USED: 'QE_RFQ_QUOTE_USED',
+  RFQ_ACCEPT_ID_REUSED: 'QE_RFQ_ACCEPT_ID_REUSED',
+  RFQ_TRADER_REJECTED: 'QE_RFQ_TRADER_REJECTED',
+  RFQ_BAD_PRICE: 'QE_RFQ_BAD_PRICE',
+  RFQ_PRICE_MISMATCH: 'QE_RFQ_PRICE_MISMATCH',
+  RFQ_STALE_QUOTE: 'QE_RFQ_STALE_QUOTE',
+  RFQ_TOO_MANY_OPEN: 'QE_RFQ_TOO_MANY_OPEN',
+  // durable booking and recovery (appended)
+  BOOKING_UNKNOWN: 'QE_BOOKING_UNKNOWN',
+  BOOKING_FAILED: 'QE_BOOKING_FAILED',
+  BOOKING_STREAM: 'QE_BOOKING_STREAM',
+  RECOVERY_FAILED: 'QE_RECOVERY_FAILED',
+  // venues: simulator replies and the NATS venue adapter (appended; docs/hedging.md § Venue simulator)
+  VENUE_DECODE: 'QE_VENUE_DECODE',
+  VENUE_BAD_ORDER: 'QE_VENUE_BAD_ORDER',
+  VENUE_BAD_SIZE: 'QE_VENUE_BAD_SIZE',
+  VENUE_BAD_PRICE: 'QE_VENUE_BAD_PRICE',
+  VENUE_UNKNOWN_VENUE: 'QE_VENUE_UNKNOWN_VENUE',
+  VENUE_UNKNOWN_INSTRUMENT: 'QE_VENUE_UNKNOWN_INSTRUMENT',
+  VENUE_NO_MARKET: 'QE_VENUE_NO_MARKET',
+  VENUE_QUIET: 'QE_VENUE_QUIET',
+  VENUE_BUSY: 'QE_VENUE_BUSY',
+  VENUE_ORDER_CONFLICT: 'QE_VENUE_ORDER_CONFLICT',
+  VENUE_UNKNOWN_ORDER: 'QE_VENUE_UNKNOWN_ORDER',
+  VENUE_ORDER_DONE: 'QE_VENUE_ORDER_DONE',
+  VENUE_NO_LIQUIDITY: 'QE_VENUE_NO_LIQUIDITY',
+  VENUE_TIMEOUT: 'QE_VENUE_TIMEOUT',
+  VENUE_UNAVAILABLE: 'QE_VENUE_UNAVAILABLE',
+  VENUE_BAD_REPLY: 'QE_VENUE_BAD_REPLY',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -69,6 +117,15 @@ export class ConfigError extends EngineError {
 
 export class ProtocolError extends EngineError {}
 export class InfrastructureError extends EngineError {}
+
+/** A CRM record, override, axes, score or score parameter was refused; `issues` name each bad field by path. */
+export class CrmError extends EngineError {
+  readonly issues: readonly string[];
+  constructor(code: ErrorCode, message: string, issues: readonly string[] = [], options?: { cause?: unknown }) {
+    super(code, issues.length ? `${message}:\n  ${issues.join('\n  ')}` : message, options);
+    this.issues = issues;
+  }
+}
 
 /**
  * Hot-path outcome of applying one market-data message. `OK_*` values changed state;

@@ -45,6 +45,16 @@ export interface QuoteBus {
   publish(tier: number, iid: number, frame: Uint8Array): void;
 }
 
+/** One published (tier, instrument) frame, as kept for trades that name the `sq` they saw. */
+export interface StreamedQuote {
+  readonly sq: number;
+  readonly state: string;
+  readonly ts: number;
+  readonly mid: number;
+  /** [size, bid, ask] per band, ascending sizes */
+  readonly levels: ReadonlyArray<readonly [number, number, number]>;
+}
+
 export interface Logger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
@@ -124,6 +134,13 @@ export class HotPath {
   private readonly rowMeta: Float64Array;
   private readonly lastGoodMid: Float64Array;
   private readonly pub: Float64Array;
+  /**
+   * The last `histDepth` published records per (instrument, tier), slot = seq % histDepth, so a
+   * client may trade on the frame it saw rather than only the newest (engine/rfq). One copy of
+   * P_STRIDE doubles per publish; no allocation. Memory: instruments × 3 × histDepth × 304 B.
+   */
+  private readonly hist: Float64Array;
+  private readonly histDepth: number;
   private readonly scratch = new Float64Array(P_STRIDE);
   private readonly writer = new QuoteFrameWriter();
   private readonly tierCfg: readonly TierConfig[];
@@ -156,6 +173,8 @@ export class HotPath {
     this.rowMeta = new Float64Array(this.pricer.capacity * M_STRIDE);
     this.lastGoodMid = new Float64Array(n).fill(NaN);
     this.pub = new Float64Array(n * N_TIERS * P_STRIDE);
+    this.histDepth = cfg.rfq.streamHistory;
+    this.hist = new Float64Array(n * N_TIERS * this.histDepth * P_STRIDE);
     this.tierCfg = [cfg.tiers['1'], cfg.tiers['2'], cfg.tiers['3']];
     this.maxSize = new Float64Array(n * N_TIERS);
     this.collarBps = new Float64Array(n);
@@ -361,6 +380,8 @@ export class HotPath {
     const seq = pub[o + P_SEQ] + 1;
     pub.set(s, o);
     pub[o + P_SEQ] = seq;
+    const h = ((iid * N_TIERS + t) * this.histDepth + (seq % this.histDepth)) * P_STRIDE;
+    for (let k = 0; k < P_STRIDE; k++) this.hist[h + k] = pub[o + k];
     this.quoteCounter.inc(t * 3 + s[P_STATE]);
     this.fill(iid, t, 0);
     const sink = this.sink;
@@ -500,6 +521,25 @@ export class HotPath {
     const levels: number[][] = [];
     for (let k = 0; k < this.pub[o + P_NLEV]; k++) levels.push([this.pub[o + P_LEVELS + 3 * k], this.pub[o + P_LEVELS + 3 * k + 1], this.pub[o + P_LEVELS + 3 * k + 2]]);
     return { state: STATES[this.pub[o + P_STATE]], reason: REASONS[this.pub[o + P_REASON]], seq: this.pub[o + P_SEQ], levels };
+  }
+
+  /**
+   * The frame (tier, instrument) published with sequence `sq` if it is still among the last
+   * rfq.streamHistory ones, or the newest when `sq` is undefined; null otherwise. Cold path (RFQ).
+   */
+  streamedQuote(tier: number, iid: number, sq?: number): StreamedQuote | null {
+    if (tier < 1 || tier > N_TIERS || iid < 0 || iid >= this.dirtyFlag.length) return null;
+    const o = (iid * N_TIERS + tier - 1) * P_STRIDE;
+    const cur = this.pub[o + P_SEQ];
+    if (cur === 0) return null;
+    const want = sq ?? cur;
+    if (!(want <= cur && want > cur - this.histDepth)) return null;
+    const h = ((iid * N_TIERS + tier - 1) * this.histDepth + (want % this.histDepth)) * P_STRIDE;
+    const r = this.hist;
+    if (r[h + P_SEQ] !== want) return null;
+    const levels: Array<[number, number, number]> = [];
+    for (let k = 0; k < r[h + P_NLEV]; k++) levels.push([r[h + P_LEVELS + 3 * k], r[h + P_LEVELS + 3 * k + 1], r[h + P_LEVELS + 3 * k + 2]]);
+    return { sq: want, state: STATES[r[h + P_STATE]], ts: r[h + P_TS], mid: r[h + P_MID], levels };
   }
 
   /** Whether a batch is in flight or scheduled (tests wait for quiescence). */

@@ -23,6 +23,11 @@
  *    before the conflating sweep are still delivered after it, ahead of the notice: one burst)
  *    buffered would pass the hard cap (uWS maxBackpressure) ► closed by uWS at once
  *
+ * Extension point (RFQ and trading, engine/rfq): frames whose `t` is in `requests.kinds` are handed,
+ * decoded but otherwise untouched, to `requests.handle(session, msg)`; the handler answers through
+ * `sendTo(session)`, `sendToClient(clientId)` and `sendToRole(role)`. The gateway knows nothing
+ * of RFQs; the handler knows nothing of sockets.
+ *
  * uWS rules this file relies on: a WebSocket may not be touched after its close handler ran (it
  * throws), so `Conn.closed` is checked before any call from timers; message ArrayBuffers are
  * neutered when the handler returns, so they are decoded inside it; an exception escaping a uWS
@@ -44,6 +49,34 @@ import { readCounter } from './metrics.js';
 /** The current frame of one (tier, instrument) with `sn: 1`, in the socket's format; null before the first quote. */
 export interface QuoteSnapshotSource {
   snapshot(tier: Tier, iid: number, json: boolean): Uint8Array | string | null;
+}
+
+/** A connected socket as a request handler sees it (read-only; the tier follows re-tiering). */
+export interface Session {
+  readonly client: string;
+  readonly role: Role;
+  readonly tier: Tier;
+  readonly closed: boolean;
+}
+
+/** Any server → client control message (the RFQ service defines its own kinds). */
+export interface OutboundMessage {
+  readonly t: string;
+  readonly [field: string]: unknown;
+}
+
+/** A request the handler refused as malformed: answered with `{t:'error'}` and counted as a bad frame. */
+export interface RequestRefusal {
+  readonly code: typeof ErrorCode.WS_BAD_MESSAGE | typeof ErrorCode.WS_NOT_ENTITLED | typeof ErrorCode.WS_DECODE;
+  readonly message: string;
+  readonly id?: RequestId;
+}
+
+/** Handles client message kinds the gateway does not know itself (e.g. rfq, accept, trade). */
+export interface RequestHandler {
+  readonly kinds: ReadonlySet<string>;
+  /** `msg` is a decoded plain object with `t` in `kinds`; never throws for bad input (returns a refusal). */
+  handle(session: Session, msg: Record<string, unknown>): RequestRefusal | void;
 }
 
 /** The subset of pino the gateway uses. */
@@ -145,7 +178,7 @@ const BAD_FRAME_CODES = [
 ] as const;
 
 /** Per-socket state. Kept behind one property because uWS copies userData's own fields onto the socket. */
-class Conn {
+class Conn implements Session {
   ws!: WebSocket<ConnData>;
   closed = false;
   /** close code the gateway initiated, 0 if none */
@@ -208,6 +241,8 @@ export class Gateway {
   private listenSocket: us_listen_socket | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private shutDown = false;
+  /** RFQ / trading requests; set before listen() */
+  requests: RequestHandler | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
     if (opts.secret.length < MIN_SECRET_BYTES) {
@@ -542,6 +577,32 @@ export class Gateway {
     c.ws.end(code, reason);
   }
 
+  // ── extension: messages for request handlers ─────────────────────────────────────────────────
+
+  /** Sends `msg` to one session (a socket of this gateway). False if it is closed or closing. */
+  sendTo(session: Session, msg: OutboundMessage): boolean {
+    const c = session as Conn;
+    if (!this.conns.has(c) || c.closed || c.closing !== 0) return false;
+    this.send(c, msg);
+    return true;
+  }
+
+  /** Sends `msg` to every open socket of `clientId`; returns how many. */
+  sendToClient(clientId: string, msg: OutboundMessage): number {
+    const set = this.byClient.get(clientId);
+    if (set === undefined) return 0;
+    let n = 0;
+    for (const c of set) if (this.sendTo(c, msg)) n++;
+    return n;
+  }
+
+  /** Sends `msg` to every open socket whose token carries `role`; returns how many. */
+  sendToRole(role: Role, msg: OutboundMessage): number {
+    let n = 0;
+    for (const c of this.conns) if (c.role === role && this.sendTo(c, msg)) n++;
+    return n;
+  }
+
   // ── inbound ──────────────────────────────────────────────────────────────────────────────────
 
   private onMessage(c: Conn, message: ArrayBuffer, isBinary: boolean): void {
@@ -563,6 +624,22 @@ export class Gateway {
     } catch (e) {
       this.refuseFrame(c, ErrorCode.WS_DECODE, `undecodable ${isBinary ? 'msgpack' : 'JSON'} frame: ${String((e as Error).message).slice(0, 120)}`);
       return;
+    }
+    const h = this.requests;
+    if (h !== undefined && raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+      const t = (raw as Record<string, unknown>).t;
+      if (typeof t === 'string' && h.kinds.has(t)) {
+        let r: RequestRefusal | void;
+        try {
+          r = h.handle(c, raw as Record<string, unknown>);
+        } catch (e) {
+          this.internal('request', e);
+          this.refuseFrame(c, ErrorCode.INTERNAL, 'internal error while handling the request');
+          return;
+        }
+        if (r) this.refuseFrame(c, r.code, r.message, r.id);
+        return;
+      }
     }
     const m = parseClientMessage(raw);
     switch (m.t) {
@@ -678,7 +755,7 @@ export class Gateway {
   }
 
   /** Control message in the socket's format (cold path: one encode per socket is fine here). */
-  private send(c: Conn, msg: ServerMessage): void {
+  private send(c: Conn, msg: ServerMessage | OutboundMessage): void {
     if (c.closed || c.closing !== 0) return;
     if (c.json) c.ws.send(JSON.stringify(msg), false, false);
     else c.ws.send(encodeShared(msg), true, false);

@@ -1,5 +1,5 @@
 export { Gateway, CloseCode, SUBPROTOCOL } from './gateway.js';
-export type { GatewayOptions, GatewayLog, GatewayStats, HealthReport, QuoteSnapshotSource, ConnectionInfo } from './gateway.js';
+export type { GatewayOptions, GatewayLog, GatewayStats, HealthReport, QuoteSnapshotSource, ConnectionInfo, Session, OutboundMessage, RequestHandler, RequestRefusal } from './gateway.js';
 export { ClientKind, ServerKind, parseClientMessage } from './messages.js';
 export type {
   ClientMessage,

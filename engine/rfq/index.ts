@@ -1,0 +1,10 @@
+export { RfqService, KILL_SWITCH_OFF } from './service.js';
+export type { RfqServiceDeps, KillSwitch, Outbox, StreamSource } from './service.js';
+export { transition, isTerminal } from './machine.js';
+export { marketMoved, moveBps } from './lastlook.js';
+export { ClientCredit, CreditBook } from './credit.js';
+export { FirmPricer, checkSize, sizeLimit, shadingBps } from './pricing.js';
+export { IdSource, tradeIdFor, acceptKey } from './ids.js';
+export { RFQ_KINDS, RfqClientKind, parseRfqMessage } from './messages.js';
+export type * from './messages.js';
+export * from './types.js';
