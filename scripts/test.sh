@@ -11,7 +11,7 @@ if [ -z "$files" ]; then echo "no test files matched"; echo "0 passed, 1 failed"
 
 log=$(mktemp)
 # two jobs: the machine has 2 cores and integration tests each run a broker, an engine and clients
-node_modules/.bin/tap --disable-coverage --reporter=tap --jobs=2 --timeout=180 $files 2>&1 | tee "$log"
+node_modules/.bin/tap --disable-coverage --reporter=tap --jobs=2 --timeout=420 $files 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
 summary=$(grep -E '^# \{ total: ' "$log" | tail -n 1)

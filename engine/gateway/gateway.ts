@@ -223,6 +223,8 @@ export class Gateway {
   /** topic of (tier, iid) at [(tier - 1) * n + iid] */
   private readonly binTopics: string[];
   private readonly jsonTopics: string[];
+  /** open sockets in JSON format */
+  private jsonConns = 0;
   private readonly tierOf: Map<string, Tier>;
   private readonly allowedOrigins: ReadonlySet<string>;
   private readonly conns = new Set<Conn>();
@@ -392,7 +394,8 @@ export class Gateway {
 
   /** Whether any live JSON socket wants (tier, iid): lets the engine skip JSON.stringify when none does. */
   wantsJson(tier: Tier, iid: number): boolean {
-    return this.app.numSubscribers(this.jsonTopics[(tier - 1) * this.n + iid]) > 0;
+    // most deployments have no JSON sockets at all: skip the uWS topic lookup per frame then
+    return this.jsonConns > 0 && this.app.numSubscribers(this.jsonTopics[(tier - 1) * this.n + iid]) > 0;
   }
 
   publishJson(tier: Tier, iid: number, frame: string): void {
@@ -525,6 +528,7 @@ export class Gateway {
     const c = ws.getUserData().c;
     c.ws = ws;
     this.conns.add(c);
+    if (c.json) this.jsonConns++;
     let set = this.byClient.get(c.client);
     if (set === undefined) this.byClient.set(c.client, (set = new Set()));
     set.add(c);
@@ -548,7 +552,7 @@ export class Gateway {
   private onClose(c: Conn, code: number, message: ArrayBuffer): void {
     if (c.closed) return;
     c.closed = true;
-    this.conns.delete(c);
+    if (this.conns.delete(c) && c.json) this.jsonConns--;
     const set = this.byClient.get(c.client);
     if (set !== undefined) {
       set.delete(c);

@@ -5,6 +5,8 @@
  *
  *   WorkerPricer  piscina, 1+ threads, bounded maxQueue, per-batch timeout → abort (piscina
  *                 terminates a worker whose task is aborted, so a hung pricer is replaced).
+ *                 Batches of ≤ workers.inlineMaxRows rows are priced on the calling thread with
+ *                 the same kernel: the hop would cost the main thread more than the pricing.
  *   InlinePricer  same contract on the calling thread (tests, perf comparison).
  */
 import { Piscina } from 'piscina';
@@ -65,34 +67,57 @@ export function createWorkerPricer(config: Config, opts: WorkerPricerOptions = {
     resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
   });
   const timeoutMs = w.batchTimeoutMs;
+  // Fault injection exists to exercise the worker path: never short-cut it inline.
+  const inlineMaxRows = (opts.faultMode ?? 'none') === 'none' ? w.inlineMaxRows : 0;
   let afterFailure = false;
+  // One watchdog timer for the pool instead of an AbortSignal.timeout() per batch (each of those
+  // arms a timer that still fires, and builds a DOMException, long after the batch is done).
+  let current: { ac: AbortController; startedMs: number; budgetMs: number; timedOut: boolean } | null = null;
+  const watchdog = setInterval(() => {
+    if (current && performance.now() - current.startedMs > current.budgetMs) {
+      current.timedOut = true;
+      current.ac.abort();
+    }
+  }, Math.max(5, Math.floor(timeoutMs / 5)));
+  watchdog.unref();
+  const input = new Float64Array(inSab);
+  const output = new Float64Array(outSab);
   return {
-    input: new Float64Array(inSab),
-    output: new Float64Array(outSab),
+    input,
+    output,
     capacity,
     kind: 'worker',
     async run(count: number): Promise<number> {
+      if (count <= inlineMaxRows) {
+        priceBatch(params, input, count, output);
+        return count;
+      }
       const budget = afterFailure ? timeoutMs + WORKER_BOOT_GRACE_MS : timeoutMs;
+      const job = (current = { ac: new AbortController(), startedMs: performance.now(), budgetMs: budget, timedOut: false });
       try {
-        const done = (await pool.run({ count }, { signal: AbortSignal.timeout(budget) })) as number;
+        const done = (await pool.run({ count }, { signal: job.ac.signal })) as number;
         afterFailure = false;
         return done;
       } catch (cause) {
         afterFailure = true;
-        const name = (cause as Error)?.name;
-        if (name === 'AbortError' || name === 'TimeoutError') {
+        if (job.timedOut) {
           throw new EngineError(ErrorCode.PRICER_TIMEOUT, `pricing batch of ${count} exceeded ${budget} ms`, { cause });
         }
         if (/queue is full/i.test((cause as Error)?.message ?? '')) {
           throw new EngineError(ErrorCode.PRICER_BUSY, 'pricer queue full', { cause });
         }
         throw new EngineError(ErrorCode.PRICER_FAILED, `pricer failed: ${(cause as Error)?.message}`, { cause });
+      } finally {
+        if (current === job) current = null;
       }
     },
     async warm() {
       await pool.run({ count: 0 }, { signal: AbortSignal.timeout(30_000) });
     },
-    close: () => pool.destroy(),
+    close: () => {
+      clearInterval(watchdog);
+      return pool.destroy();
+    },
   };
 }
 

@@ -239,6 +239,7 @@ const NUMERIC: [path: string, spec: NumKind, fixups?: [string, unknown][]][] = [
   ['pricing.workers.threads', { kind: 'int', min: 1, max: 16 }],
   ['pricing.workers.maxQueue', { kind: 'int', min: 1, max: 1024 }],
   ['pricing.workers.batchTimeoutMs', { kind: 'int', min: 1, max: 60_000 }],
+  ['pricing.workers.inlineMaxRows', { kind: 'int', min: 0, max: 20_000 }],
   ['pricing.maxBatch', { kind: 'int', min: 1, max: 20_000 }],
   ['tiers.1.spreadMult', { kind: 'pos' }],
   ['tiers.2.maxSize', { kind: 'pos' }],
@@ -632,7 +633,7 @@ const DEFAULTS = {
     bandSpreadMults: [1, 1.4, 2, 3],
     minSpreadBps: 0.5,
     collarBps: 300,
-    workers: { threads: 1, maxQueue: 4, batchTimeoutMs: 250 },
+    workers: { threads: 1, maxQueue: 4, batchTimeoutMs: 250, inlineMaxRows: 64 },
     maxBatch: 4096,
   },
   gateway: {
