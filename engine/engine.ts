@@ -14,6 +14,11 @@ import { buildUniverse, parseConfig, type Config } from './config.js';
 import { Booking } from './booking/index.js';
 import { crmUniverse, loadDefaultBook } from './crm/book.js';
 import { CrmStore } from './crm/store.js';
+import { MarkoutRecorder } from './crm/markout.js';
+import { markoutOptionsFrom, parseCrmConfig, scorerOptionsFrom } from './crm/options.js';
+import type { ScoreTrade } from './crm/score.js';
+import { Scorer } from './crm/scorer.js';
+import { InstrumentStatus } from './market/index.js';
 import type { ClientDirectory } from './crm/types.js';
 import { Gateway } from './gateway/index.js';
 import { HotPath, type Logger } from './hotpath.js';
@@ -57,6 +62,9 @@ export interface Engine {
   /** the directory in use: `o.directory`, the CRM store, or undefined */
   readonly directory: ClientDirectory | undefined;
   readonly crm: CrmStore | undefined;
+  /** relationship scores from the journal (with the CRM store) */
+  readonly scorer: Scorer | undefined;
+  readonly markout: MarkoutRecorder | undefined;
   stop(): Promise<void>;
 }
 
@@ -97,6 +105,9 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
 
   let rfq: RfqService;
   let crm: CrmStore | undefined;
+  let scorer: Scorer | undefined;
+  let markout: MarkoutRecorder | undefined;
+  const replayedForScore: ScoreTrade[] = [];
   let directory = o.directory;
   try {
     if (directory === undefined && o.crm !== false) {
@@ -125,13 +136,44 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
       });
     }
     booking = await Booking.open(nc, universe, inventory, registry, o.log);
+    // Relationship score and markout hang off the journal: every trade reaches them once, replayed
+    // ones at start-up (score only: their markout horizons are long past) and live ones after the
+    // PubAck. Markout reads the composite mid only while it is firm.
+    if (crm !== undefined) {
+      const store = crm;
+      const crmCfg = parseCrmConfig(config.crm); // already valid; re-parsed for its mutable option types
+      const sc = (scorer = new Scorer({ store, clock, log: o.log, registry, ...scorerOptionsFrom(crmCfg) }));
+      const mk = (markout = new MarkoutRecorder((iid) => (market.status[iid] === InstrumentStatus.FIRM ? market.mid[iid] : NaN), clock, { ...markoutOptionsFrom(crmCfg), registry, log: o.log }));
+      mk.onMarkout((tradeId, horizonMs, bps) => sc.onMarkout(tradeId, horizonMs, bps));
+      booking.onBooked(({ trade }, replay) => {
+        const iid = universe.instrumentIndex.get(trade.instrument);
+        if (iid === undefined) return;
+        const st: ScoreTrade = {
+          tradeId: trade.tradeId, clientId: trade.clientId, instrument: trade.instrument,
+          assetClass: config.instruments[iid].assetClass, side: trade.side, size: trade.size, price: trade.price,
+          midAtTrade: trade.mid ?? trade.price, notional: trade.size, tsMs: trade.ts,
+        };
+        if (replay) replayedForScore.push(st);
+        else {
+          sc.addTrade(st);
+          if (trade.mid !== null) mk.record(trade.tradeId, trade.clientId, iid, trade.side, trade.price, trade.mid, trade.ts);
+        }
+      });
+    }
     // constructed before the replay: it counts replayed trades into each client's credit
     rfq = new RfqService({
       universe, clock, market, stream: hot, inventory, booking, out: gateway, registry, log: o.log,
       tierOf: (c) => gateway.tierOfClient(c), directory, killSwitch: o.killSwitch,
     });
     await booking.recover();
+    if (scorer !== undefined) {
+      scorer.setTrades(replayedForScore);
+      replayedForScore.length = 0;
+      markout!.start();
+    }
   } catch (e) {
+    markout?.stop();
+    await scorer?.close().catch(() => undefined);
     await booking?.close().catch(() => undefined);
     await crm?.close().catch(() => undefined);
     await nc.close().catch(() => undefined);
@@ -189,11 +231,15 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
     rfq,
     directory,
     crm,
+    scorer,
+    markout,
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(sweepTimer);
       rfq.close();
+      markout?.stop();
+      await scorer?.close().catch(() => undefined);
       hot.close();
       sub.unsubscribe();
       await booking!.close().catch(() => undefined);
