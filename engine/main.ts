@@ -90,6 +90,7 @@ async function main(): Promise<void> {
         `Synthetic feed: ${opts.feedRate} msgs/s, scenario ${opts.scenario}, seed ${opts.seed}.`,
         'Watch a client\'s live ladder in another terminal:',
         `  npm run watch -- --client meridian --url ws://${config.gateway.host}:${engine.port}`,
+        `Broker: ${natsUrl}   client book (NATS KV): NATS_URL=${natsUrl} npm run crm -- list`,
         'Demo tokens (valid ' + Math.round(config.auth.tokenTtlSec / 3600) + ' h):',
         ...lines,
         '',
