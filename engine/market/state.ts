@@ -211,15 +211,23 @@ export class MarketState {
     return this.lastChanged;
   }
 
+  /** (instrument, venue) slot of a record, or −MdResult when the ids are out of range or not listed. */
+  private slotOf(rec: MdRecord): number {
+    const iid = rec.iid;
+    if (!(iid >= 0 && iid < this.size && (iid | 0) === iid)) return -MdResult.UNKNOWN_INSTRUMENT;
+    const vid = rec.vid;
+    if (!(vid >= 0 && vid < this.venueCount && (vid | 0) === vid)) return -MdResult.UNKNOWN_VENUE;
+    const slot = iid * this.venueCount + vid;
+    return this.venueListed[slot] === 0 ? -MdResult.UNKNOWN_VENUE : slot;
+  }
+
   applyBook(rec: MdRecord, ingestSeq: number): MdResult {
     this.lastChanged = false;
     if (rec.kind !== MdKind.BOOK) throw new EngineError(ErrorCode.INTERNAL, 'applyBook called with a non-book record');
     const iid = rec.iid;
-    if (!(iid >= 0 && iid < this.size && (iid | 0) === iid)) return MdResult.UNKNOWN_INSTRUMENT;
     const vid = rec.vid;
-    if (!(vid >= 0 && vid < this.venueCount && (vid | 0) === vid)) return MdResult.UNKNOWN_VENUE;
-    const slot = iid * this.venueCount + vid;
-    if (this.venueListed[slot] === 0) return MdResult.UNKNOWN_VENUE;
+    const slot = this.slotOf(rec);
+    if (slot < 0) return -slot as MdResult;
     const bid = rec.bid;
     const ask = rec.ask;
     const bidSize = rec.bidSize;
@@ -283,11 +291,8 @@ export class MarketState {
     this.lastChanged = false;
     if (rec.kind !== MdKind.TRADE) throw new EngineError(ErrorCode.INTERNAL, 'applyTrade called with a non-trade record');
     const iid = rec.iid;
-    if (!(iid >= 0 && iid < this.size && (iid | 0) === iid)) return MdResult.UNKNOWN_INSTRUMENT;
-    const vid = rec.vid;
-    if (!(vid >= 0 && vid < this.venueCount && (vid | 0) === vid)) return MdResult.UNKNOWN_VENUE;
-    const slot = iid * this.venueCount + vid;
-    if (this.venueListed[slot] === 0) return MdResult.UNKNOWN_VENUE;
+    const slot = this.slotOf(rec);
+    if (slot < 0) return -slot as MdResult;
     const px = rec.bid;
     const side = rec.side;
     const seq = rec.seq;

@@ -528,17 +528,24 @@ export class RfqService implements RequestHandler {
     this.d.out.sendTo(s, { t: 'rfqs', id, rfqs, serverTime: this.clock.nowMs() });
   }
 
-  private traderQuote(s: Session, m: Extract<RfqClientMessage, { t: 'quote' }>): void {
-    const now = this.clock.nowMs();
+  /** The RFQ a trader action names, or undefined after telling the sender why not (role, unknown id). */
+  private traderTarget(s: Session, m: { id?: string | number; rfqId: string }) {
     if (!TRADER_ROLES.has(s.role)) {
       this.d.out.sendTo(s, this.rejected(ErrorCode.RFQ_NOT_ENTITLED, 'trader role required', { id: m.id, rfqId: m.rfqId }));
-      return;
+      return undefined;
     }
     const e = this.rfqs.get(m.rfqId);
     if (e === undefined || e.state.rfq.origin !== 'rfq') {
       this.d.out.sendTo(s, this.rejected(ErrorCode.RFQ_UNKNOWN_RFQ, 'no such RFQ', { id: m.id, rfqId: m.rfqId }));
-      return;
+      return undefined;
     }
+    return e;
+  }
+
+  private traderQuote(s: Session, m: Extract<RfqClientMessage, { t: 'quote' }>): void {
+    const now = this.clock.nowMs();
+    const e = this.traderTarget(s, m);
+    if (e === undefined) return;
     const rfq = e.state.rfq;
     const ins = this.u.config.instruments[rfq.iid];
     const mid = this.d.market.mid[rfq.iid];
@@ -567,15 +574,8 @@ export class RfqService implements RequestHandler {
 
   private traderReject(s: Session, m: Extract<RfqClientMessage, { t: 'reject' }>): void {
     const now = this.clock.nowMs();
-    if (!TRADER_ROLES.has(s.role)) {
-      this.d.out.sendTo(s, this.rejected(ErrorCode.RFQ_NOT_ENTITLED, 'trader role required', { id: m.id, rfqId: m.rfqId }));
-      return;
-    }
-    const e = this.rfqs.get(m.rfqId);
-    if (e === undefined || e.state.rfq.origin !== 'rfq') {
-      this.d.out.sendTo(s, this.rejected(ErrorCode.RFQ_UNKNOWN_RFQ, 'no such RFQ', { id: m.id, rfqId: m.rfqId }));
-      return;
-    }
+    const e = this.traderTarget(s, m);
+    if (e === undefined) return;
     const tr = transition(e.state, { t: 'trader_reject', role: s.role, reason: m.reason });
     if (!tr.ok) {
       this.d.out.sendTo(s, this.rejected(tr.code, tr.reason, { id: m.id, rfqId: m.rfqId }));
