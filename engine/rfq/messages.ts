@@ -13,6 +13,7 @@ export const RfqClientKind = {
   TRADE: 'trade',
   // trader / admin role
   LIST: 'rfqs',
+  SCORES: 'scores',
   QUOTE: 'quote',
   REJECT: 'reject',
 } as const;
@@ -26,6 +27,7 @@ export type RfqClientMessage =
   | { readonly t: 'accept'; readonly quoteId: string; readonly acceptId: string }
   | { readonly t: 'trade'; readonly i: string; readonly side: Side; readonly size: number; readonly price: number; readonly sq?: number; readonly acceptId: string }
   | { readonly t: 'rfqs'; readonly id?: Id }
+  | { readonly t: 'scores'; readonly id?: Id }
   | { readonly t: 'quote'; readonly id?: Id; readonly rfqId: string; readonly price: number; readonly size: number }
   | { readonly t: 'reject'; readonly id?: Id; readonly rfqId: string; readonly reason: string };
 
@@ -135,6 +137,7 @@ const FIELDS: Record<RfqClientKind, { readonly required: readonly string[]; read
   accept: { required: ['quoteId', 'acceptId'], optional: [] },
   trade: { required: ['i', 'side', 'size', 'price', 'acceptId'], optional: ['sq'] },
   rfqs: { required: [], optional: ['id'] },
+  scores: { required: [], optional: ['id'] },
   quote: { required: ['rfqId', 'price', 'size'], optional: ['id'] },
   reject: { required: ['rfqId', 'reason'], optional: ['id'] },
 };
@@ -185,6 +188,7 @@ export function parseRfqMessage(v: Record<string, unknown>): RfqClientMessage | 
       return v.sq === undefined ? m : { ...m, sq: v.sq as number };
     }
     case 'rfqs':
+    case 'scores':
       return id === undefined ? { t } : { t, id };
     case 'quote': {
       if (!isToken(v.rfqId)) return bad('rfqId must be a string', id);

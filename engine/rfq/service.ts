@@ -168,6 +168,7 @@ export class RfqService implements RequestHandler {
       case 'accept': return this.accept(s, m.quoteId, m.acceptId);
       case 'trade': return this.tradeOnStream(s, m);
       case 'rfqs': return this.list(s, m.id);
+      case 'scores': return this.scores(s, m.id);
       case 'quote': return this.traderQuote(s, m);
       case 'reject': return this.traderReject(s, m);
     }
@@ -517,6 +518,25 @@ export class RfqService implements RequestHandler {
   }
 
   // ── trader actions ───────────────────────────────────────────────────────────────────────────
+
+  /** Relationship scores with their components and each client's record vs effective tier (trader/admin). */
+  private scores(s: Session, id: string | number | undefined): void {
+    if (!TRADER_ROLES.has(s.role)) {
+      this.d.out.sendTo(s, this.rejected(ErrorCode.RFQ_NOT_ENTITLED, 'trader role required', { id }));
+      return;
+    }
+    const dir = this.d.directory;
+    const now = this.clock.nowMs();
+    const clients = (dir?.list() ?? []).map((r) => ({
+      clientId: r.id,
+      name: r.name,
+      tier: r.tier,
+      effectiveTier: dir!.effectiveTier(r.id, now) ?? null,
+      override: r.override,
+      score: dir!.score(r.id) ?? null,
+    }));
+    this.d.out.sendTo(s, { t: 'scores', id, clients, serverTime: now });
+  }
 
   private list(s: Session, id: string | number | undefined): void {
     if (!TRADER_ROLES.has(s.role)) {

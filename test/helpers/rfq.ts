@@ -13,7 +13,7 @@ export const MID: Record<string, number> = { EURUSD: 1.08, 'UST-10Y': 97.5, 'ACM
 /** testConfig plus a trader seat (`desk`, role trader) and the given rfq/booking settings. */
 export function rfqConfig(patch: (c: Record<string, any>) => void = () => {}): Config {
   return testConfig((c: any) => {
-    c.clients = [...c.clients, { id: 'desk', name: 'Trading desk', tier: 1, role: 'trader' }];
+    if (!c.clients.some((x: { id: string }) => x.id === 'desk')) c.clients = [...c.clients, { id: 'desk', name: 'Trading desk', tier: 1, role: 'trader' }];
     patch(c);
   });
 }
