@@ -10,12 +10,15 @@ import { loadConfigFile } from '../engine/config.js';
 import { startEngine } from '../engine/engine.js';
 import type { Logger } from '../engine/hotpath.js';
 import { secretFromEnv } from '../engine/auth/index.js';
+import { perfCrmRecord } from './lib/rfq.js';
 
 const { values } = parseArgs({
   options: {
     nats: { type: 'string' },
     config: { type: 'string' },
     pricer: { type: 'string', default: 'worker' },
+    /** `client:tier,…`: CRM records (lib/rfq.ts perfCrmRecord) written before the ready line, so their RFQs are automated */
+    'rfq-clients': { type: 'string' },
   },
 });
 if (!values.nats || !values.config) throw new Error('usage: engine-proc --nats <url> --config <file> [--pricer worker|inline]');
@@ -42,6 +45,23 @@ const engine = await startEngine({
   port: 0,
   pricer: values.pricer === 'inline' ? 'inline' : 'worker',
 });
+if (values['rfq-clients']) {
+  // the engine's CRM store (NATS KV, shared by every phase of a run): one record per RFQ client
+  if (engine.crm === undefined) throw new Error('--rfq-clients: the engine runs without its CRM store');
+  for (const spec of values['rfq-clients'].split(',')) {
+    const [client, tier] = spec.split(':');
+    await engine.crm.putClient(perfCrmRecord(client, Number(tier) as 1 | 2 | 3), 'perf');
+  }
+  // the write is applied in memory by the store's KV watch: wait until the RFQ path can see it
+  const end = Date.now() + 10_000;
+  for (const spec of values['rfq-clients'].split(',')) {
+    const client = spec.split(':')[0];
+    while (engine.directory?.get(client) === undefined) {
+      if (Date.now() > end) throw new Error(`CRM record of ${client} not visible within 10 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
 process.stdout.write(`${JSON.stringify({ port: engine.port, pid: process.pid })}\n`);
 
 let stopping = false;

@@ -13,10 +13,16 @@
  *   sample again → stop the feed → collect histograms → close sockets → stop the system.
  * Systems alternate order between scenarios (and between repeats).
  *
+ * Then the RFQ phase (quick and full runs; --no-rfq skips it): the engine under the quick scenario's
+ * background ticks (10k/s, 500 instruments, 1 stream subscriber), a client process (rfq-proc) sending
+ * `--rfq-rate` RFQs/s (default 50) from a Tier 2 and a Tier 3 client whose CRM records the engine
+ * process writes first (limits that never bind), accepting every firm quote: RFQ → quote_firm and
+ * accept → trade_confirm (after the JetStream PubAck) latency, and every other answer by code.
+ *
  * Options (perf/README.md): --quick | --grid | --rates/--instruments/--subscribers <a,b,c>,
  * --duration <s>, --warmup <s>, --repeat <n>, --watch <n> | --watch-fraction <x>,
  * --systems engine,floor,natsws, --no-pin, --profile, --pricer inline, --no-quote-bus,
- * --subscriber-procs <n>, --seed <n>, --time-scale <x>, --out <dir>.
+ * --subscriber-procs <n>, --seed <n>, --time-scale <x>, --out <dir>, --no-rfq, --rfq-rate <n>.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
@@ -29,7 +35,7 @@ import { mintToken } from '../engine/auth/index.js';
 import { loadDefaultConfig, parseConfig, type Config } from '../engine/config.js';
 import { monoUs } from '../engine/wire/market-data.js';
 import { externalBroker, readVarz, startBroker, type Broker, type Varz } from './lib/broker.js';
-import { request, whenReady, SystemKind, type FloorStats, type LoadgenStats, type SocketSpec, type SubscriberCollect } from './lib/ipc.js';
+import { request, whenReady, SystemKind, type FloorStats, type LoadgenStats, type SocketSpec, type SubscriberCollect, type RfqProcCollect } from './lib/ipc.js';
 import {
   CLK_TCK, choosePinning, firstJsonLine, killAllNow, loadAverage, machineTicks, processTicks, spawnNode, stopAll, stopChild, threadCpuUs, type Pinning,
 } from './lib/procs.js';
@@ -37,7 +43,8 @@ import { cdfChart, costChart, deliveredChart, markdownSummary, type RunResult, t
 import {
   ALL_SYSTEMS, DEFAULT_WATCH_FRACTION, quickScenarios, perfConfigInput, socketPlan, subscriberProcesses, sweepScenarios, systemOrder, type Scenario,
 } from './lib/scenarios.js';
-import { cdfPoints, cpuPercent, evaluateGoals, medianOfRepeats, mergeHistograms, parsePrometheus, ratio, ratios, summarize } from './lib/stats.js';
+import { mergeRfqCounts, RFQ_INSTRUMENTS, RFQ_RATE_PER_SEC, rfqClients, type RfqResult } from './lib/rfq.js';
+import { cdfPoints, cpuPercent, evaluateGoals, medianOfRepeats, mergeHistograms, newLatencyHistogram, parsePrometheus, ratio, ratios, summarize } from './lib/stats.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repo = resolve(here, '../..');
@@ -64,6 +71,9 @@ const { values: o } = parseArgs({
     seed: { type: 'string', default: '42' },
     'time-scale': { type: 'string', default: '50' },
     out: { type: 'string', default: join(repo, 'perf', 'results') },
+    /** the RFQ phase: off, or its total RFQ rate */
+    'no-rfq': { type: 'boolean', default: false },
+    'rfq-rate': { type: 'string', default: String(RFQ_RATE_PER_SEC) },
   },
 });
 
@@ -82,6 +92,10 @@ const seed = Number(o.seed);
 const timeScale = Number(o['time-scale']);
 const maxProcs = Math.max(1, Number(o['subscriber-procs']));
 const repeats = Math.max(1, Math.floor(Number(o.repeat)));
+const rfqRate = Number(o['rfq-rate']);
+/** the RFQ phase runs in the quick and the full runs (not in custom grids), and needs the engine */
+const rfqScenario: Scenario | null =
+  o['no-rfq'] || custom || !wantedSystems.includes(SystemKind.ENGINE) ? null : { ...quickScenarios(fixedWatch, watchFraction)[0], id: 'rfq-10k-500i-1s' };
 // options are validated here, once: a typo should fail before any process starts
 const bad: string[] = [];
 for (const sys of wantedSystems) if (!ALL_SYSTEMS.includes(sys)) bad.push(`--systems: unknown system "${sys}" (engine, floor, natsws)`);
@@ -94,6 +108,7 @@ for (const sc of scenarios) {
   if (!(Number.isInteger(sc.instruments) && sc.instruments >= 1 && sc.instruments <= 20_000)) bad.push(`instruments ${sc.instruments}: must be an integer in [1, 20000]`);
   if (!(Number.isInteger(sc.subscribers) && sc.subscribers >= 1)) bad.push(`subscribers ${sc.subscribers}: must be a positive integer`);
 }
+if (!(Number.isFinite(rfqRate) && rfqRate > 0 && rfqRate <= 1000)) bad.push('--rfq-rate: must be in (0, 1000]');
 if (!['worker', 'inline'].includes(o.pricer!)) bad.push('--pricer: worker or inline');
 if (bad.length > 0) {
   process.stderr.write(`${[...new Set(bad)].join('\n')}\n`);
@@ -110,7 +125,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ── progress ───────────────────────────────────────────────────────────────────────────────────
 const tty = process.stderr.isTTY === true;
 let phaseNo = 0;
-const phaseTotal = scenarios.length * wantedSystems.length * repeats;
+const phaseTotal = scenarios.length * wantedSystems.length * repeats + (rfqScenario ? 1 : 0);
 const t0 = Date.now();
 function progress(msg: string, final = false): void {
   const line = `[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] phase ${phaseNo}/${phaseTotal} ${msg}`;
@@ -167,6 +182,8 @@ interface Ctx {
   pin: Pinning;
   loadgen: ChildProcess;
   subs: ChildProcess[];
+  /** the RFQ client process (null without an RFQ phase) */
+  rfq: ChildProcess | null;
   secret: string;
 }
 
@@ -253,6 +270,94 @@ async function runPhase(ctx: Ctx, sc: Scenario, config: Config, configPathAll: s
     if (socketsOpen) await Promise.all(ctx.subs.map((p) => request(p, { cmd: 'close' }, 120_000).catch(() => undefined)));
     await stopChild(sut, 10_000);
   }
+}
+
+// ── the RFQ phase: RFQ → firm quote and accept → confirm under background ticks ────────────────────
+async function runRfqPhase(ctx: Ctx, sc: Scenario, config: Config, configPath: string): Promise<RfqResult> {
+  const rfqProc = ctx.rfq!;
+  const who = rfqClients();
+  progress(`${sc.id} · rfq · starting`);
+  const sut = spawnNode(script('engine-proc'), ['--nats', ctx.broker.url, '--config', configPath, '--pricer', o.pricer!, '--rfq-clients', who.map((c) => `${c.client}:${c.tier}`).join(',')], {
+    cpus: ctx.pin.server,
+    label: 'engine',
+    env: { [config.auth.secretEnv]: ctx.secret },
+  });
+  let feedStarted = false;
+  let socketsOpen = false;
+  try {
+    const ready = await firstJsonLine<{ port: number; pid: number }>(sut, 120_000, 'engine (rfq)');
+    const url = `ws://127.0.0.1:${ready.port}`;
+    const nowSec = Math.floor(Date.now() / 1000);
+    const secret = Buffer.from(ctx.secret, 'utf8');
+    // the background stream: the scenario's subscriber socket(s), as in an engine phase
+    const plan = socketPlan(config.instruments.map((i) => i.id), sc.subscribers, sc.watch);
+    const specs: SocketSpec[] = plan.map((p) => ({ tier: p.tier, instruments: p.instruments, token: mintToken(secret, { sub: p.client, role: 'client' }, 3600, nowSec) }));
+    const sub = ctx.subs[0];
+    socketsOpen = true;
+    await request(sub, { cmd: 'open', system: SystemKind.ENGINE, url, sockets: specs, quotePrefix: config.nats.quotePrefix }, 180_000);
+    await request(rfqProc, {
+      cmd: 'open',
+      url,
+      tokens: who.map((c) => mintToken(secret, { sub: c.client, role: 'client' }, 3600, nowSec)),
+      instruments: config.instruments.slice(0, RFQ_INSTRUMENTS).map((i) => ({ id: i.id, minSize: i.minSize })),
+      // acceptIds name trades for good (the journal and the engine's replay remember them): unique per phase and run
+      acceptPrefix: `p${process.pid.toString(36)}${Date.now().toString(36)}`,
+    });
+    await request(ctx.loadgen, { cmd: 'start', configPath, ratePerSec: sc.ratePerSec, seed, timeScale });
+    feedStarted = true;
+    // RFQs start after the first ticks: before them no market is firm and every RFQ would queue
+    await wait(Math.min(500, warmupMs), `${sc.id} · rfq · first ticks`);
+    await request(rfqProc, { cmd: 'start', ratePerSec: rfqRate });
+    await wait(Math.max(0, warmupMs - 500), `${sc.id} · rfq · warm-up`);
+    const a = await sample(ctx, sut, SystemKind.ENGINE, ready.port);
+    await Promise.all([request(sub, { cmd: 'measure', durationMs }), request(rfqProc, { cmd: 'measure', durationMs })]);
+    await wait(durationMs, `${sc.id} · rfq · measuring`);
+    const b = await sample(ctx, sut, SystemKind.ENGINE, ready.port);
+    progress(`${sc.id} · rfq · draining`);
+    // the ticks go on while the window's last answers arrive: the load stays what it was
+    const rc = await request<RfqProcCollect>(rfqProc, { cmd: 'collect', drainMs: 3000 }, 30_000);
+    await request(ctx.loadgen, { cmd: 'stop' });
+    feedStarted = false;
+    const sc1 = await request<SubscriberCollect>(sub, { cmd: 'collect' }, 60_000);
+    await Promise.all([request(sub, { cmd: 'close' }, 60_000), request(rfqProc, { cmd: 'close' }, 60_000)]);
+    socketsOpen = false;
+    const bg = compute(SystemKind.ENGINE, a, b, [sc1]);
+    const booked = sumMetric(b.engine, 'qe_bookings_total', 'result="booked"') - sumMetric(a.engine, 'qe_bookings_total', 'result="booked"');
+    const hq = mergeHistograms([rc.rfqToQuote]);
+    const ha = mergeHistograms([rc.acceptToConfirm]);
+    const r: RfqResult = {
+      id: sc.id,
+      ratePerSec: sc.ratePerSec,
+      instruments: sc.instruments,
+      subscribers: sc.subscribers,
+      rfqRatePerSec: rfqRate,
+      clients: who,
+      rfqToQuote: summarize(hq),
+      acceptToConfirm: summarize(ha),
+      counts: mergeRfqCounts([rc.counts]),
+      background: { ticksInPerSec: bg.server.ticksInPerSec, streamP50Us: bg.p50Us, streamP99Us: bg.p99Us, tradesJournaled: Number.isFinite(booked) ? booked : null },
+      cpu: { engine: bg.cpu.sut, natsServer: bg.cpu.natsServer, other: bg.cpu.other },
+      windowSec: Math.round((rc.elapsedUs / 1e6) * 100) / 100,
+    };
+    hq.destroy();
+    ha.destroy();
+    return r;
+  } finally {
+    if (feedStarted) await request(ctx.loadgen, { cmd: 'stop' }).catch(() => undefined);
+    if (socketsOpen) await Promise.all([ctx.subs[0], rfqProc].map((p) => request(p, { cmd: 'close' }, 60_000).catch(() => undefined)));
+    await stopChild(sut, 10_000);
+  }
+}
+
+function failedRfq(sc: Scenario, e: unknown): RfqResult {
+  const empty = summarize(newLatencyHistogram());
+  return {
+    id: sc.id, ratePerSec: sc.ratePerSec, instruments: sc.instruments, subscribers: sc.subscribers, rfqRatePerSec: rfqRate, clients: rfqClients(),
+    rfqToQuote: empty, acceptToConfirm: empty, counts: mergeRfqCounts([]),
+    background: { ticksInPerSec: 0, streamP50Us: NaN, streamP99Us: NaN, tradesJournaled: null },
+    cpu: { engine: NaN, natsServer: null, other: null }, windowSec: 0,
+    error: e instanceof Error ? e.message : String(e),
+  };
 }
 
 function compute(system: SystemKind, a: Sample, b: Sample, collects: SubscriberCollect[]): SystemResult {
@@ -371,9 +476,14 @@ async function main(): Promise<void> {
   const nSubProcs = subscriberProcesses(maxSubs, maxProcs);
   const loadgen = spawnNode(script('loadgen-proc'), [broker.url], { cpus: pin.client, ipc: true, label: 'loadgen' });
   const subs = Array.from({ length: nSubProcs }, (_, k) => spawnNode(script('subscriber-proc'), [], { cpus: pin.client, ipc: true, label: `subscriber-${k}` }));
-  const ctx: Ctx = { broker, pin, loadgen, subs, secret: randomBytes(32).toString('base64url') };
+  const rfqProc = rfqScenario ? spawnNode(script('rfq-proc'), [], { cpus: pin.client, ipc: true, label: 'rfq-client' }) : null;
+  const ctx: Ctx = { broker, pin, loadgen, subs, rfq: rfqProc, secret: randomBytes(32).toString('base64url') };
   // each says ready once its modules are loaded (and the load generator has connected)
-  await Promise.all([whenReady(loadgen, 30_000, 'load generator'), ...subs.map((c, k) => whenReady(c, 30_000, `subscriber-${k}`))]);
+  await Promise.all([
+    whenReady(loadgen, 30_000, 'load generator'),
+    ...subs.map((c, k) => whenReady(c, 30_000, `subscriber-${k}`)),
+    ...(rfqProc ? [whenReady(rfqProc, 30_000, 'rfq client')] : []),
+  ]);
 
   const base = loadDefaultConfig();
   const results: ScenarioResult[] = [];
@@ -416,6 +526,27 @@ async function main(): Promise<void> {
     });
   }
 
+  const rfqResults: RfqResult[] = [];
+  if (rfqScenario) {
+    const sc = rfqScenario;
+    const config = parseConfig(perfConfigInput(base, sc.instruments, sc.subscribers));
+    const configPath = join(work, `config-${sc.id}.json`);
+    writeFileSync(configPath, JSON.stringify(config));
+    phaseNo++;
+    let r: RfqResult;
+    try {
+      r = await runRfqPhase(ctx, sc, config, configPath);
+      progress(
+        `${sc.id} · rfq · RFQ→quote p50 ${r.rfqToQuote.p50Us} µs p99 ${r.rfqToQuote.p99Us} µs · accept→confirm p50 ${r.acceptToConfirm.p50Us} µs p99 ${r.acceptToConfirm.p99Us} µs · ${r.counts.confirmed}/${r.counts.rfqSent} confirmed`,
+        true,
+      );
+    } catch (e) {
+      r = failedRfq(sc, e);
+      progress(`${sc.id} · rfq · FAILED: ${(e as Error).message}`, true);
+    }
+    rfqResults.push(r);
+  }
+
   const natsVersion = spawnSync('nats-server', ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
   const run: RunResult = {
     version: 1,
@@ -433,6 +564,7 @@ async function main(): Promise<void> {
     },
     settings: { repeats, warmupMs, durationMs, watch: fixedWatch ?? `${watchFraction * 100}% of the universe`, timeScale, seed, subscriberProcesses: nSubProcs, pricer: o.pricer!, quoteBus: !o['no-quote-bus'], tree: treeState() },
     scenarios: results,
+    rfq: rfqResults,
     goals: evaluateGoals(
       results.map((s) => ({
         scenario: s.id,

@@ -142,3 +142,31 @@ export function request<T>(child: ChildProcess, msg: Record<string, unknown> & {
     child.send({ ...msg, id });
   });
 }
+
+/** parent → RFQ client process (perf/rfq-proc.ts) */
+export type RfqProcRequest =
+  | {
+      readonly id: number;
+      readonly cmd: 'open';
+      readonly url: string;
+      /** one socket per token (one per RFQ client) */
+      readonly tokens: readonly string[];
+      readonly instruments: ReadonlyArray<{ readonly id: string; readonly minSize: number }>;
+      /** acceptIds are `<prefix>-<n>`: unique across phases and runs (the journal remembers them for good) */
+      readonly acceptPrefix: string;
+    }
+  /** start sending RFQs at this total rate over all sockets (not timed until `measure`) */
+  | { readonly id: number; readonly cmd: 'start'; readonly ratePerSec: number }
+  /** time every request sent from now for `durationMs` (by this process's clock) */
+  | { readonly id: number; readonly cmd: 'measure'; readonly durationMs: number }
+  /** stop sending, wait up to `drainMs` for the window's answers, report */
+  | { readonly id: number; readonly cmd: 'collect'; readonly drainMs: number }
+  | { readonly id: number; readonly cmd: 'close' };
+
+export interface RfqProcCollect {
+  /** hdr histograms (µs, compressed base64) */
+  readonly rfqToQuote: string;
+  readonly acceptToConfirm: string;
+  readonly counts: import('./rfq.js').RfqCounts;
+  readonly elapsedUs: number;
+}

@@ -5,6 +5,7 @@
 import type { SystemKind } from './ipc.js';
 import { compact, lineChart, type Series } from './svg.js';
 import type { GoalResult, LatencySummary, Ratios } from './stats.js';
+import { rfqMarkdown, type RfqResult } from './rfq.js';
 
 export interface CpuFigures {
   /** % of one core over the measurement window */
@@ -97,6 +98,8 @@ export interface RunResult {
     readonly tree: { readonly commit: string; readonly uncommittedEngineFiles: number };
   };
   readonly scenarios: ScenarioResult[];
+  /** RFQ → quote_firm and accept → trade_confirm under background ticks (absent in runs before it existed, or with --no-rfq: []) */
+  readonly rfq?: RfqResult[];
   readonly goals: GoalResult[];
 }
 
@@ -166,6 +169,7 @@ export function markdownSummary(r: RunResult): string {
     }
     L.push('');
   }
+  L.push(...rfqMarkdown(r.rfq ?? []));
   return L.join('\n');
 }
 
