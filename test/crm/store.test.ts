@@ -42,7 +42,7 @@ t.test('crm - open creates the bucket, seeds the default book once, lists it and
   t.same(seeded, { clients: 9, axes: true });
   t.same(
     store.list().map((c) => [c.id, c.tier]),
-    [...config.clients].map((c) => [c.id, c.tier]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    config.clients.filter((c) => c.role === 'client').map((c) => [c.id, c.tier]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
     'the 9 configured clients with their configured tiers',
   );
   t.equal(store.get('meridian')?.agreements.find((a) => a.instrument === 'UST-10Y')?.shadingBps, 0.5);
