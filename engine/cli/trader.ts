@@ -91,7 +91,7 @@ json = o.json === true;
 if (action === null) {
   program.help();
 }
-const todo = action as unknown as { msg: Frame; done: (f: Frame) => boolean };
+const job = action as unknown as { msg: Frame; done: (f: Frame) => boolean };
 
 let token = o.token;
 if (token === undefined) {
@@ -125,24 +125,24 @@ ws.on('message', (data) => {
   const f = decode(data as Buffer) as Frame;
   if (f.t === 'hello') {
     // a quote without --size takes the requested size: read it from the queue first
-    if (todo.msg.t === 'quote' && todo.msg.size === undefined) ws.send(encode({ t: 'rfqs', id: 'cli-size' }));
-    else ws.send(encode(Object.fromEntries(Object.entries(todo.msg).filter(([, v]) => v !== undefined))));
+    if (job.msg.t === 'quote' && job.msg.size === undefined) ws.send(encode({ t: 'rfqs', id: 'cli-size' }));
+    else ws.send(encode(Object.fromEntries(Object.entries(job.msg).filter(([, v]) => v !== undefined))));
     return;
   }
   if (f.t === 'rfqs' && f.id === 'cli-size') {
-    const r = (f.rfqs as Frame[]).find((x) => x.rfqId === todo.msg.rfqId);
+    const r = (f.rfqs as Frame[]).find((x) => x.rfqId === job.msg.rfqId);
     if (r === undefined) {
-      process.stderr.write(`trader: ${todo.msg.rfqId} is not in the queue\n`);
+      process.stderr.write(`trader: ${job.msg.rfqId} is not in the queue\n`);
       process.exit(2);
     }
-    ws.send(encode({ ...todo.msg, size: r.size }));
+    ws.send(encode({ ...job.msg, size: r.size }));
     return;
   }
   if (f.t === 'error') {
     process.stderr.write(`trader: ${f.code}: ${f.message}\n`);
     process.exit(2);
   }
-  if (todo.done(f)) {
+  if (job.done(f)) {
     clearTimeout(timer);
     print(f);
     ws.close();

@@ -91,7 +91,7 @@ t.test('crm - score: more volume never lowers the volume component (property)', 
     spreadBps: fc.double({ min: -5, max: 20, noNaN: true }),
     mk: fc.option(fc.double({ min: -10, max: 10, noNaN: true }), { nil: undefined }),
   });
-  fc.assert(
+  const checked = fc.check(
     fc.property(fc.array(arbTrade, { minLength: 1, maxLength: 40 }), fc.nat(), fc.double({ min: 1.01, max: 1e3, noNaN: true }), (raw, pick, factor) => {
       const trades = raw.map((r) =>
         trade(r.clientId, {
@@ -112,7 +112,7 @@ t.test('crm - score: more volume never lowers the volume component (property)', 
     }),
     { numRuns: 300 },
   );
-  t.pass('300 random books');
+  t.notOk(checked.failed, fc.defaultReportMessage(checked) ?? '300 random books');
 });
 
 t.test('crm - score: adverse markouts give a lower flow-quality component; no markout is neutral', async (t) => {
