@@ -293,7 +293,7 @@ const RECOVERY_START = 0.6;
 const QUIET_FROM = 0.1;
 const QUIET_TO = 0.5;
 
-/** Safe-haven score per currency for the FX risk-off move: pair XXXYYY moves by (score(XXX) − score(YYY))·1%. */
+/** Safe-haven score per currency for the FX risk-off move: pair BASEQUOTE moves by (score(BASE) − score(QUOTE))·1%. */
 const SAFE_HAVEN: Readonly<Record<string, number>> = {
   USD: 1, JPY: 1.5, CHF: 1.2, EUR: 0, GBP: -0.5, CAD: -0.5, AUD: -1.5, NZD: -1.5, SEK: -0.8, NOK: -1, MXN: -2, ZAR: -2,
 };
