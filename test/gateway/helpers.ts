@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { decode, encode } from '@msgpack/msgpack';
+import { encode } from '@msgpack/msgpack';
 import type { Test } from 'tap';
 import WebSocket from 'ws';
 import { mintToken, type Role } from '../../engine/auth/token.js';
@@ -12,6 +12,7 @@ import { ManualClock, systemClock, type Clock } from '../../engine/clock.js';
 import { buildUniverse, parseConfig, type Tier, type Universe } from '../../engine/config.js';
 import { Gateway, type GatewayLog, type HealthReport, type QuoteSnapshotSource } from '../../engine/gateway/index.js';
 import { makeRegistry } from '../../engine/metrics.js';
+import { FrameRecorder, type Frame } from '../helpers/client.js';
 import { encodeShared } from '../../engine/wire/codec.js';
 
 export const SECRET = Buffer.from('gateway-test-secret-0123456789abcdef');
@@ -24,10 +25,7 @@ export function testUniverse(gateway: GatewayOverrides = {}): Universe {
   return buildUniverse(parseConfig({ ...RAW, gateway: { ...RAW.gateway, port: 0, ...gateway }, auth: { ...RAW.auth, clockSkewSec: SKEW_SEC } }));
 }
 
-export interface Frame {
-  t: string;
-  [k: string]: any;
-}
+export type { Frame };
 
 /** Publishes like the engine: one frame per (tier, instrument), sq +1 each, snapshot = newest. */
 export class FakeEngine implements QuoteSnapshotSource {
@@ -150,28 +148,10 @@ function buildRequest(url: string, o: ConnectOptions): { href: string; protocols
   return { href: `${url}/${qs ? '?' + qs : ''}`, protocols, headers };
 }
 
-/** A real `ws` client recording every frame (decoded), with waits on frames and close. */
-export class Client {
-  readonly frames: Frame[] = [];
-  /** isBinary of each frame, parallel to `frames` */
-  readonly binary: boolean[] = [];
-  closed: { code: number; reason: string } | null = null;
-  private waiters: Array<{ pred: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
-  private closeWaiters: Array<(c: { code: number; reason: string }) => void> = [];
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data, isBinary) => {
-      const f = (isBinary ? decode(data as Buffer) : JSON.parse(String(data))) as Frame;
-      this.frames.push(f);
-      this.binary.push(isBinary);
-      this.waiters = this.waiters.filter((w) => (w.pred(f) ? (w.resolve(f), false) : true));
-    });
-    ws.on('close', (code, reason) => {
-      this.closed = { code, reason: String(reason) };
-      for (const w of this.closeWaiters) w(this.closed);
-    });
-    // the error is surfaced through 'close'; an unhandled 'error' would crash the test process
-    ws.on('error', () => undefined);
+/** The gateway tests' client: the shared frame recorder plus token placement options, barriers and pausing. */
+export class Client extends FrameRecorder {
+  private constructor(ws: WebSocket) {
+    super(ws);
   }
 
   static async connect(url: string, o: ConnectOptions = {}): Promise<Client> {
@@ -201,21 +181,6 @@ export class Client {
     this.ws.send(data, { binary });
   }
 
-  /** First frame (already received or future) matching `pred`. */
-  waitFor(pred: (f: Frame) => boolean, timeoutMs = 5000, what = 'frame'): Promise<Frame> {
-    const seen = this.frames.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return this.next(pred, timeoutMs, what);
-  }
-
-  /** Next frame from now on matching `pred`. */
-  next(pred: (f: Frame) => boolean, timeoutMs = 5000, what = 'frame'): Promise<Frame> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-      this.waiters.push({ pred, resolve: (f) => (clearTimeout(timer), resolve(f)) });
-    });
-  }
-
   private pingSeq = 0;
   /** Round trip: every frame the server sent before answering is in `frames` afterwards. */
   async barrier(): Promise<void> {
@@ -229,18 +194,6 @@ export class Client {
     const p = this.next((f) => f.id === msg.id && f.t !== 'q', 5000, `reply to ${JSON.stringify(msg).slice(0, 80)}`);
     this.send(msg);
     return p;
-  }
-
-  waitClose(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
-    if (this.closed) return Promise.resolve(this.closed);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for close')), timeoutMs);
-      this.closeWaiters.push((c) => (clearTimeout(timer), resolve(c)));
-    });
-  }
-
-  quotes(instrument?: string): Frame[] {
-    return this.frames.filter((f) => f.t === 'q' && (instrument === undefined || f.i === instrument));
   }
 
   /** Stops reading from the TCP socket: the server's send buffer fills as for a stuck client. */
