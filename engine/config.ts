@@ -9,6 +9,11 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, EngineError, ErrorCode } from './errors.js';
 import { crmConfigSchema } from './crm/options.js';
+import { copilotConfigSchema } from './copilot/config.js';
+import { hedgingConfigSchema } from './hedging/config.js';
+import { pnlConfigSchema } from './pnl/config.js';
+import { riskConfigSchema } from './risk/config.js';
+import { regimeConfigSchema } from './risk/regime.js';
 
 const ID = /^[A-Za-z0-9_-]{1,32}$/;
 const id = () => z.string().regex(ID, 'must be 1-32 characters of A-Z a-z 0-9 _ -');
@@ -100,7 +105,7 @@ const clientSchema = z.strictObject({
   id: id(),
   name: z.string().min(1).max(80),
   tier: z.union([z.literal(1), z.literal(2), z.literal(3)]),
-  role: z.enum(['client', 'trader', 'admin']).default('client'),
+  role: z.enum(['client', 'trader', 'rm', 'admin']).default('client'),
 });
 
 export const configSchema = z
@@ -248,6 +253,16 @@ export const configSchema = z
         retryIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
       })
       .prefault({}),
+    /** Hedge router: cost model, options and pacing (engine/hedging, docs/hedging.md). */
+    hedging: hedgingConfigSchema.prefault({}),
+    /** Stress regime detector and the per-tier policy (engine/risk/regime.ts, docs/risk-controls.md). */
+    regime: regimeConfigSchema.prefault({}),
+    /** Risk ledger reference data and the P&L split (engine/pnl, docs/pnl.md). */
+    pnl: pnlConfigSchema,
+    /** Pre-trade risk controls and the kill switch (engine/risk, docs/risk-controls.md). */
+    risk: riskConfigSchema,
+    /** Tier-1 co-pilot, axes and decision audit (engine/copilot, docs/copilot.md). */
+    copilot: copilotConfigSchema,
   })
   .superRefine((c, ctx) => {
     // Runs even when some fields failed a bound (zod only skips it on a wrong type), so every

@@ -27,6 +27,12 @@ import { MarketState } from './market/index.js';
 import { makeRegistry } from './metrics.js';
 import { createInlinePricer, createWorkerPricer, type BatchPricer, type WorkerPricerOptions } from './pricing/pool.js';
 import { RfqService, type KillSwitch } from './rfq/index.js';
+import type { EngineContext, EngineExtension, EngineServices } from './extensions.js';
+import { attach as attachHedging } from './hedging/attach.js';
+import { attach as attachPnl } from './pnl/attach.js';
+import { attach as attachRisk } from './risk/attach.js';
+import { attach as attachRegime } from './risk/attach-regime.js';
+import { attach as attachCopilot } from './copilot/attach.js';
 
 export interface EngineOptions {
   readonly config: Config;
@@ -46,7 +52,11 @@ export interface EngineOptions {
   /** false: no CRM at all (every RFQ then queues with reason `limit`); ignored when `directory` is given */
   readonly crm?: boolean;
   readonly killSwitch?: KillSwitch;
+  /** modules to attach, in order (default: hedging, pnl, risk, regime, copilot; engine/extensions.ts) */
+  readonly extensions?: ReadonlyArray<(ctx: EngineContext) => Promise<EngineExtension>>;
 }
+
+export const DEFAULT_EXTENSIONS = [attachHedging, attachPnl, attachRisk, attachRegime, attachCopilot] as const;
 
 export interface Engine {
   readonly config: Config;
@@ -65,6 +75,8 @@ export interface Engine {
   /** relationship scores from the journal (with the CRM store) */
   readonly scorer: Scorer | undefined;
   readonly markout: MarkoutRecorder | undefined;
+  /** what the attached modules offer (engine/extensions.ts) */
+  readonly services: EngineServices;
   stop(): Promise<void>;
 }
 
@@ -108,6 +120,8 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
   let scorer: Scorer | undefined;
   let markout: MarkoutRecorder | undefined;
   const replayedForScore: ScoreTrade[] = [];
+  const services: EngineServices = {};
+  const extensions: EngineExtension[] = [];
   let directory = o.directory;
   try {
     if (directory === undefined && o.crm !== false) {
@@ -165,13 +179,20 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
       universe, clock, market, stream: hot, inventory, booking, out: gateway, registry, log: o.log,
       tierOf: (c) => gateway.tierOfClient(c), directory, killSwitch: o.killSwitch,
     });
+    const ctx: EngineContext = {
+      config, universe, clock, log: o.log, registry, nc, market, inventory, pricer, hot, gateway, booking, rfq,
+      directory, crm, scorer, markout, secret: o.secret, services,
+    };
+    for (const attach of o.extensions ?? DEFAULT_EXTENSIONS) extensions.push(await attach(ctx));
     await booking.recover();
+    for (const x of extensions) await x.start?.();
     if (scorer !== undefined) {
       scorer.setTrades(replayedForScore);
       replayedForScore.length = 0;
       markout!.start();
     }
   } catch (e) {
+    for (const x of extensions.reverse()) await x.stop().catch(() => undefined);
     markout?.stop();
     await scorer?.close().catch(() => undefined);
     await booking?.close().catch(() => undefined);
@@ -233,10 +254,14 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
     crm,
     scorer,
     markout,
+    services,
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(sweepTimer);
+      for (const x of [...extensions].reverse()) {
+        await x.stop().catch((e: Error) => o.log.error({ ext: x.name, err: e.message }, 'extension stop failed'));
+      }
       rfq.close();
       markout?.stop();
       await scorer?.close().catch(() => undefined);

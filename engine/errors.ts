@@ -94,8 +94,37 @@ export const ErrorCode = {
   VENUE_TIMEOUT: 'QE_VENUE_TIMEOUT',
   VENUE_UNAVAILABLE: 'QE_VENUE_UNAVAILABLE',
   VENUE_BAD_REPLY: 'QE_VENUE_BAD_REPLY',
+  // risk controls and kill switch (engine/risk, docs/risk-controls.md)
+  RISK_COLLAR: 'QE_RISK_COLLAR',
+  RISK_ORDER_SIZE: 'QE_RISK_ORDER_SIZE',
+  RISK_ORDER_VALUE: 'QE_RISK_ORDER_VALUE',
+  RISK_POSITION_LIMIT: 'QE_RISK_POSITION_LIMIT',
+  RISK_DESK_LIMIT: 'QE_RISK_DESK_LIMIT',
+  RISK_THROTTLED: 'QE_RISK_THROTTLED',
+  RISK_BALANCE_SHEET: 'QE_RISK_BALANCE_SHEET',
+  RISK_LOSS_LIMIT: 'QE_RISK_LOSS_LIMIT',
+  RISK_OTR: 'QE_RISK_OTR',
+  RISK_HEDGE_THROTTLE: 'QE_RISK_HEDGE_THROTTLE',
+  KILL_NOT_AUTHORIZED: 'QE_KILL_NOT_AUTHORIZED',
+  KILL_BAD_COMMAND: 'QE_KILL_BAD_COMMAND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * Every code a PreTradeControls (engine/risk/ports.ts) may return for an RFQ, quote or accept: the
+ * RFQ service's counters are labelled with this list, so a code missing here cannot be counted.
+ */
+export const PRE_TRADE_REJECT_CODES = [
+  ErrorCode.RISK_COLLAR,
+  ErrorCode.RISK_ORDER_SIZE,
+  ErrorCode.RISK_ORDER_VALUE,
+  ErrorCode.RISK_POSITION_LIMIT,
+  ErrorCode.RISK_DESK_LIMIT,
+  ErrorCode.RISK_THROTTLED,
+  ErrorCode.RISK_BALANCE_SHEET,
+  ErrorCode.RISK_LOSS_LIMIT,
+] as const;
+export type PreTradeRejectCode = (typeof PRE_TRADE_REJECT_CODES)[number];
 
 export class EngineError extends Error {
   readonly code: ErrorCode;

@@ -32,6 +32,8 @@ import type { BatchPricer } from './pricing/pool.js';
 import { makeDecoder, MD_LIMITS } from './wire/codec.js';
 import { decodeMd, MdKind, newMdRecord } from './wire/market-data.js';
 import { QuoteFrameWriter, QuoteReason, QuoteState } from './wire/quote.js';
+import type { Tier } from './config.js';
+import type { OverlayReason, OverlaySetting, OverlaySource, QuoteOverlay } from './risk/ports.js';
 
 /** Where quote frames go: the WebSocket gateway. */
 export interface QuoteSink {
@@ -83,6 +85,7 @@ const ST_PULLED = 2;
 const REASONS = [
   QuoteReason.NONE, QuoteReason.NO_DATA, QuoteReason.STALE, QuoteReason.THIN,
   QuoteReason.QUARANTINED, QuoteReason.DISCONNECTED, QuoteReason.GATE, QuoteReason.PRICER,
+  QuoteReason.KILLED, QuoteReason.REGIME, QuoteReason.RISK_LIMIT,
 ] as const;
 const R_NONE = 0;
 const R_NO_DATA = 1;
@@ -92,6 +95,10 @@ const R_QUARANTINED = 4;
 const R_DISCONNECTED = 5;
 const R_GATE = 6;
 const R_PRICER = 7;
+const OVERLAY_REASON: Readonly<Record<OverlayReason, number>> = { killed: 8, regime: 9, risk_limit: 10 };
+const OVERLAY_SOURCES: readonly OverlaySource[] = ['kill', 'regime', 'loss'];
+/** no overlay mode (the market decides) */
+const OV_NONE = -1;
 
 // row metadata captured at pack time: [ tk | tts | tpt ]
 const M_STRIDE = 3;
@@ -148,6 +155,21 @@ export class HotPath {
   private readonly maxSize: Float64Array;
   private readonly collarBps: Float64Array;
   private readonly minSpreadBps: number;
+  /**
+   * Overlays per source and (instrument, tier): mode (OV_NONE | ST_INDICATIVE | ST_PULLED),
+   * reason index, size and spread multipliers; `ov*` holds the combination the batch reads.
+   */
+  private readonly srcMode: Int8Array[];
+  private readonly srcReason: Uint8Array[];
+  private readonly srcSize: Float64Array[];
+  private readonly srcSpread: Float64Array[];
+  private readonly ovMode: Int8Array;
+  private readonly ovReason: Uint8Array;
+  private readonly ovSize: Float64Array;
+  private readonly ovSpread: Float64Array;
+  private readonly lotSize: Float64Array;
+  /** QuoteOverlay (engine/risk/ports.ts): kill switch, regime and loss limit write here */
+  readonly overlay: QuoteOverlay;
   private feedConnected = true;
   private lastBatchDoneMs = 0;
   private pricerFailures = 0;
@@ -189,6 +211,20 @@ export class HotPath {
       }
     });
     this.minSpreadBps = cfg.pricing.minSpreadBps;
+    const cells = n * N_TIERS;
+    this.srcMode = OVERLAY_SOURCES.map(() => new Int8Array(cells).fill(OV_NONE));
+    this.srcReason = OVERLAY_SOURCES.map(() => new Uint8Array(cells));
+    this.srcSize = OVERLAY_SOURCES.map(() => new Float64Array(cells).fill(1));
+    this.srcSpread = OVERLAY_SOURCES.map(() => new Float64Array(cells).fill(1));
+    this.ovMode = new Int8Array(cells).fill(OV_NONE);
+    this.ovReason = new Uint8Array(cells);
+    this.ovSize = new Float64Array(cells).fill(1);
+    this.ovSpread = new Float64Array(cells).fill(1);
+    this.lotSize = Float64Array.from(cfg.instruments, (ins) => ins.lotSize);
+    this.overlay = {
+      set: (source, o, iid, tier) => this.setOverlay(source, o, iid, tier),
+      clear: (source, iid, tier) => this.setOverlay(source, null, iid, tier),
+    };
 
     const reg = deps.registry;
     this.mdCounter = new HotCounter(reg, 'qe_md_messages_total', 'Market-data messages by outcome', 'result',
@@ -301,6 +337,15 @@ export class HotPath {
           st = this.degrade(t, reason);
           rs = reason;
         }
+        const cell = iid * N_TIERS + t;
+        const ovm = this.ovMode[cell];
+        // an overlay at least as severe as the market's own state names itself (killed, regime, …)
+        if (ovm !== OV_NONE && ovm >= st) {
+          st = ovm;
+          rs = this.ovReason[cell];
+        }
+        const sizeMult = this.ovSize[cell];
+        const spreadMult = this.ovSpread[cell];
         const s = this.scratch;
         s[P_STATE] = st;
         s[P_REASON] = rs;
@@ -318,14 +363,24 @@ export class HotPath {
           const collar = this.collarBps[iid];
           for (let k = 0; k < nOut; k++) {
             const lo = to + O_LEVELS + 3 * k;
-            const g = gateLevel(mid, out[lo], out[lo + 1], out[lo + 2], this.minSpreadBps, collar, maxSize, minSize);
+            let size = out[lo];
+            let bid = out[lo + 1];
+            let ask = out[lo + 2];
+            if (sizeMult !== 1 || spreadMult !== 1) {
+              // stress policy: smaller (whole lots) and wider around the same mid; the gate still rules
+              const lot = this.lotSize[iid];
+              size = lot > 0 ? Math.floor((size * sizeMult) / lot) * lot : size * sizeMult;
+              bid = mid - (mid - bid) * spreadMult;
+              ask = mid + (ask - mid) * spreadMult;
+            }
+            const g = gateLevel(mid, size, bid, ask, this.minSpreadBps, collar, maxSize, minSize);
             if (g !== GateResult.OK) {
               this.gateCounter.inc(g);
               continue;
             }
-            s[P_LEVELS + 3 * n] = out[lo];
-            s[P_LEVELS + 3 * n + 1] = out[lo + 1];
-            s[P_LEVELS + 3 * n + 2] = out[lo + 2];
+            s[P_LEVELS + 3 * n] = size;
+            s[P_LEVELS + 3 * n + 1] = bid;
+            s[P_LEVELS + 3 * n + 2] = ask;
             n++;
           }
           for (let b = 0; b < 5; b++) s[P_BD + b] = out[to + O_BD + b];
@@ -420,6 +475,75 @@ export class HotPath {
     for (let b = 0; b < 5; b++) bd[b] = pub[o + P_BD + b];
   }
 
+  // ── overlays (kill switch, regime, loss limit) ──────────────────────────────────────────────
+  private setOverlay(source: OverlaySource, o: OverlaySetting | null, iid?: number, tier?: Tier): void {
+    const si = OVERLAY_SOURCES.indexOf(source);
+    if (si < 0) throw new EngineError(ErrorCode.CONFIG_INVALID, `unknown overlay source ${String(source)}`);
+    const n = this.dirtyFlag.length;
+    if (iid !== undefined && !(Number.isInteger(iid) && iid >= 0 && iid < n)) throw new EngineError(ErrorCode.CONFIG_INVALID, `overlay: bad instrument index ${iid}`);
+    if (tier !== undefined && tier !== 1 && tier !== 2 && tier !== 3) throw new EngineError(ErrorCode.CONFIG_INVALID, `overlay: bad tier ${String(tier)}`);
+    let mode = OV_NONE;
+    let reason = 0;
+    let sizeMult = 1;
+    let spreadMult = 1;
+    if (o !== null) {
+      mode = o.mode === 'pulled' ? ST_PULLED : o.mode === 'indicative' ? ST_INDICATIVE : OV_NONE;
+      reason = OVERLAY_REASON[o.reason];
+      sizeMult = o.sizeMult ?? 1;
+      spreadMult = o.spreadMult ?? 1;
+      if (reason === undefined) throw new EngineError(ErrorCode.CONFIG_INVALID, `overlay: unknown reason ${String(o.reason)}`);
+      if (!(sizeMult > 0 && sizeMult <= 1)) throw new EngineError(ErrorCode.CONFIG_INVALID, `overlay: sizeMult must be in (0, 1], got ${sizeMult}`);
+      if (!(spreadMult >= 1 && spreadMult <= 100)) throw new EngineError(ErrorCode.CONFIG_INVALID, `overlay: spreadMult must be in [1, 100], got ${spreadMult}`);
+    }
+    const i0 = iid ?? 0;
+    const i1 = iid === undefined ? n : iid + 1;
+    const t0 = tier === undefined ? 0 : tier - 1;
+    const t1 = tier === undefined ? N_TIERS : tier;
+    for (let i = i0; i < i1; i++) {
+      let changed = false;
+      for (let t = t0; t < t1; t++) {
+        const cell = i * N_TIERS + t;
+        const sm = this.srcMode[si];
+        if (sm[cell] === mode && this.srcReason[si][cell] === reason && this.srcSize[si][cell] === sizeMult && this.srcSpread[si][cell] === spreadMult) continue;
+        sm[cell] = mode;
+        this.srcReason[si][cell] = reason;
+        this.srcSize[si][cell] = sizeMult;
+        this.srcSpread[si][cell] = spreadMult;
+        this.combine(cell);
+        changed = true;
+      }
+      if (changed) this.markDirty(i);
+    }
+  }
+
+  /** The most severe mode wins (the first source in OVERLAY_SOURCES order on a tie); multipliers multiply. */
+  private combine(cell: number): void {
+    let mode = OV_NONE;
+    let reason = 0;
+    let size = 1;
+    let spread = 1;
+    for (let si = 0; si < OVERLAY_SOURCES.length; si++) {
+      const m = this.srcMode[si][cell];
+      if (m > mode) {
+        mode = m;
+        reason = this.srcReason[si][cell];
+      }
+      size *= this.srcSize[si][cell];
+      spread *= this.srcSpread[si][cell];
+    }
+    this.ovMode[cell] = mode;
+    this.ovReason[cell] = reason;
+    this.ovSize[cell] = size;
+    this.ovSpread[cell] = spread;
+  }
+
+  /** The combined overlay of (tier, instrument), for the trader screen and tests. */
+  overlayOf(tier: Tier, iid: number): { mode: 'firm' | 'indicative' | 'pulled' | null; reason: string; sizeMult: number; spreadMult: number } {
+    const cell = iid * N_TIERS + tier - 1;
+    const m = this.ovMode[cell];
+    return { mode: m === OV_NONE ? null : STATES[m], reason: m === OV_NONE ? '' : REASONS[this.ovReason[cell]], sizeMult: this.ovSize[cell], spreadMult: this.ovSpread[cell] };
+  }
+
   // ── degradation policy ──────────────────────────────────────────────────────────────────────
   private marketMode(iid: number): { state: number; reason: number } {
     const r = this.modeScratch;
@@ -488,6 +612,17 @@ export class HotPath {
     if (tier < 1 || tier > N_TIERS || iid < 0 || iid >= this.dirtyFlag.length) return null;
     // never published yet: the record still holds an explicit pulled/no_data state with sq 0
     this.fill(iid, tier - 1, 1);
+    return json ? this.writer.encodeJson() : this.writer.encodeBinary();
+  }
+
+  /** The current frame of (tier, instrument) forced to pulled with `reason` (client-level kill switch), sn=1. */
+  pulledSnapshot(tier: number, iid: number, json: boolean, reason: string): Uint8Array | string | null {
+    if (tier < 1 || tier > N_TIERS || iid < 0 || iid >= this.dirtyFlag.length) return null;
+    this.fill(iid, tier - 1, 1);
+    const f = this.writer.frame;
+    f.st = QuoteState.PULLED;
+    f.rs = reason as QuoteReason;
+    this.writer.setLevels(0);
     return json ? this.writer.encodeJson() : this.writer.encodeBinary();
   }
 

@@ -3,7 +3,7 @@
  *
  *   base64url(header) "." base64url(payload) "." base64url(HMAC-SHA256(secret, header "." payload))
  *   header  {"alg":"HS256","typ":"JWT"}
- *   payload {"sub":clientId,"role":"client"|"trader"|"admin","iat":s,"exp":s,"nbf"?:s}
+ *   payload {"sub":clientId,"role":"client"|"trader"|"rm"|"admin","iat":s,"exp":s,"nbf"?:s}
  *
  * Verification is a value, not a throw (STYLE 4): an untrusted string from an upgrade request is
  * an expected input, and a refused token is an expected outcome. Only HS256 is accepted, decided
@@ -13,7 +13,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { EngineError, ErrorCode } from '../errors.js';
 
-export const ROLES = ['client', 'trader', 'admin'] as const;
+/** client: a counterparty; trader: prices and works RFQs; rm: relationship manager (CRM overrides); admin: risk controls and the kill switch */
+export const ROLES = ['client', 'trader', 'rm', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface TokenClaims {

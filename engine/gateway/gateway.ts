@@ -49,7 +49,12 @@ import { readCounter } from './metrics.js';
 /** The current frame of one (tier, instrument) with `sn: 1`, in the socket's format; null before the first quote. */
 export interface QuoteSnapshotSource {
   snapshot(tier: Tier, iid: number, json: boolean): Uint8Array | string | null;
+  /** The frame of (tier, instrument) forced to pulled with reason `reason` (a client-level kill switch), sn: 1. */
+  pulledSnapshot?(tier: Tier, iid: number, json: boolean, reason: string): Uint8Array | string | null;
 }
+
+/** An HTTP GET handler added by a module (e.g. the trader screen's static assets). Runs inside uWS's callback. */
+export type HttpGetHandler = (res: HttpResponse, req: HttpRequest) => void;
 
 /** A connected socket as a request handler sees it (read-only; the tier follows re-tiering). */
 export interface Session {
@@ -154,6 +159,8 @@ const BEARER_PROTOCOL_PREFIX = 'bearer.';
 /** Rate-limit drops are counted over this window; more than one second's allowance in it closes the socket. */
 const ABUSE_WINDOW_MS = 5_000;
 const UWS_TOO_BIG_REASON = 'Received too big message';
+/** message kinds the gateway answers itself: no request handler may take them */
+const GATEWAY_KINDS: ReadonlySet<string> = new Set(['ping', 'sub', 'unsub']);
 const STATUS_TOPIC_BIN = 'status/b';
 const STATUS_TOPIC_JSON = 'status/j';
 
@@ -191,6 +198,8 @@ class Conn implements Session {
   refillAtMs: number;
   dropWindowAtMs = Number.NEGATIVE_INFINITY;
   drops = 0;
+  /** client-level kill switch: not subscribed to quote topics, pulled frames sent instead */
+  pulled: string | null = null;
   constructor(
     readonly client: string,
     public tier: Tier,
@@ -245,6 +254,10 @@ export class Gateway {
   private shutDown = false;
   /** RFQ / trading requests; set before listen() */
   requests: RequestHandler | undefined;
+  /** further handlers by kind (addRequestHandler) */
+  private readonly handlers = new Map<string, RequestHandler>();
+  /** clients whose streams are pulled (client-level kill switch), with the reason */
+  private readonly pulledClients = new Map<string, string>();
 
   constructor(private readonly opts: GatewayOptions) {
     if (opts.secret.length < MIN_SECRET_BYTES) {
@@ -426,11 +439,11 @@ export class Gateway {
       if (c.closed || c.tier === tier) continue;
       const ws = c.ws;
       ws.cork(() => {
-        if (!c.conflated) for (const iid of c.subs) ws.unsubscribe(this.topic(c, iid));
+        if (!c.conflated && c.pulled === null) for (const iid of c.subs) ws.unsubscribe(this.topic(c, iid));
         c.tier = tier;
         this.send(c, { t: 'status', tier, serverTime: this.clock().nowMs() });
         if (!c.conflated) {
-          for (const iid of c.subs) ws.subscribe(this.topic(c, iid));
+          if (c.pulled === null) for (const iid of c.subs) ws.subscribe(this.topic(c, iid));
           for (const iid of c.subs) this.sendSnapshot(c, iid);
         }
       });
@@ -466,11 +479,12 @@ export class Gateway {
     const protocols = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
     const origin = req.getHeader('origin');
+    const host = req.getHeader('host');
     const authorization = req.getHeader('authorization');
     // uWS returns undefined, not '', for an absent query parameter.
     const queryToken = req.getQuery('token') ?? '';
     const format = req.getQuery('format') ?? '';
-    const u = this.authorize(origin, format, authorization, protocols, queryToken);
+    const u = this.authorize(origin, format, authorization, protocols, queryToken, host);
     if (!u.ok) {
       this.s.rejected++;
       this.rejectedTotal.incLabel(u.code);
@@ -480,8 +494,10 @@ export class Gateway {
     res.upgrade<ConnData>({ c: u.conn }, key, u.protocol, extensions, ctx);
   }
 
-  private authorize(origin: string, format: string, authorization: string, protocols: string, queryToken: string): Upgrade {
-    if (origin !== '' && !this.allowedOrigins.has(origin.toLowerCase())) {
+  private authorize(origin: string, format: string, authorization: string, protocols: string, queryToken: string, host = ''): Upgrade {
+    // same origin (the trader screen served by this server) or an allowlisted one
+    const sameOrigin = host !== '' && (origin.toLowerCase() === `http://${host.toLowerCase()}` || origin.toLowerCase() === `https://${host.toLowerCase()}`);
+    if (origin !== '' && !sameOrigin && !this.allowedOrigins.has(origin.toLowerCase())) {
       return { ok: false, status: '403 Forbidden', code: ErrorCode.WS_ORIGIN, message: `origin ${origin.slice(0, 100)} is not allowed` };
     }
     let json: boolean;
@@ -510,6 +526,7 @@ export class Gateway {
     const tier = this.tierOf.get(v.claims.sub);
     if (tier === undefined) return { ok: false, status: '403 Forbidden', code: ErrorCode.WS_UNKNOWN_CLIENT, message: 'unknown client' };
     const conn = new Conn(v.claims.sub, tier, v.claims.role, json, v.claims.exp, now, this.cfg.inboundRatePerSec);
+    conn.pulled = this.pulledClients.get(v.claims.sub) ?? null;
     return { ok: true, conn, protocol };
   }
 
@@ -607,6 +624,78 @@ export class Gateway {
     return n;
   }
 
+  /** Sends `msg` to every open socket; returns how many. */
+  sendToAll(msg: OutboundMessage): number {
+    let n = 0;
+    for (const c of this.conns) if (this.sendTo(c, msg)) n++;
+    return n;
+  }
+
+  /**
+   * Routes client messages of `h.kinds` to `h` (besides `requests`). A kind may have one handler:
+   * a second registration, or a kind the gateway handles itself, throws.
+   */
+  addRequestHandler(h: RequestHandler): void {
+    for (const k of h.kinds) {
+      if (this.handlers.has(k) || this.requests?.kinds.has(k) || GATEWAY_KINDS.has(k)) {
+        throw new EngineError(ErrorCode.CONFIG_INVALID, `request kind "${k}" already has a handler`);
+      }
+    }
+    for (const k of h.kinds) this.handlers.set(k, h);
+  }
+
+  /** GET route served by this server (e.g. `/screen/*`); the handler is guarded like every HTTP handler. */
+  addHttpGet(pattern: string, handler: HttpGetHandler): void {
+    this.app.get(pattern, (res, req) => this.guardHttp(res, pattern, () => handler(res, req)));
+  }
+
+  /**
+   * Client-level kill switch (engine/risk/ports.ts ClientStreams): every socket of `clientId`
+   * leaves its quote topics and gets, per subscribed instrument, an explicit pulled frame with
+   * `rs = reason`; new sockets of the client start pulled. Returns the sockets affected.
+   */
+  pullClient(clientId: string, reason: string): number {
+    this.pulledClients.set(clientId, reason);
+    let n = 0;
+    for (const c of this.byClient.get(clientId) ?? []) {
+      if (c.closed || c.closing !== 0) continue;
+      const ws = c.ws;
+      ws.cork(() => {
+        if (c.pulled === null && !c.conflated) for (const iid of c.subs) ws.unsubscribe(this.topic(c, iid));
+        c.pulled = reason;
+        for (const iid of c.subs) this.sendSnapshot(c, iid);
+      });
+      n++;
+    }
+    this.log.warn({ client: clientId, reason, sockets: n }, 'client streams pulled');
+    return n;
+  }
+
+  /** Undoes pullClient: resubscribes and sends fresh snapshots. Returns the sockets affected. */
+  resumeClient(clientId: string): number {
+    if (!this.pulledClients.delete(clientId)) return 0;
+    let n = 0;
+    for (const c of this.byClient.get(clientId) ?? []) {
+      if (c.closed || c.closing !== 0 || c.pulled === null) continue;
+      c.pulled = null;
+      const ws = c.ws;
+      ws.cork(() => {
+        if (!c.conflated) {
+          for (const iid of c.subs) ws.subscribe(this.topic(c, iid));
+          for (const iid of c.subs) this.sendSnapshot(c, iid);
+        }
+      });
+      n++;
+    }
+    this.log.warn({ client: clientId, sockets: n }, 'client streams resumed');
+    return n;
+  }
+
+  /** Whether the client's streams are pulled (client-level kill switch). */
+  isClientPulled(clientId: string): boolean {
+    return this.pulledClients.has(clientId);
+  }
+
   // ── inbound ──────────────────────────────────────────────────────────────────────────────────
 
   private onMessage(c: Conn, message: ArrayBuffer, isBinary: boolean): void {
@@ -629,10 +718,10 @@ export class Gateway {
       this.refuseFrame(c, ErrorCode.WS_DECODE, `undecodable ${isBinary ? 'msgpack' : 'JSON'} frame: ${String((e as Error).message).slice(0, 120)}`);
       return;
     }
-    const h = this.requests;
-    if (h !== undefined && raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+    if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
       const t = (raw as Record<string, unknown>).t;
-      if (typeof t === 'string' && h.kinds.has(t)) {
+      const h = typeof t !== 'string' ? undefined : this.requests?.kinds.has(t) ? this.requests : this.handlers.get(t);
+      if (h !== undefined) {
         let r: RequestRefusal | void;
         try {
           r = h.handle(c, raw as Record<string, unknown>);
@@ -734,7 +823,7 @@ export class Gateway {
       for (const iid of iids) {
         if (c.subs.has(iid)) continue;
         c.subs.add(iid);
-        if (!c.conflated) ws.subscribe(this.topic(c, iid));
+        if (!c.conflated && c.pulled === null) ws.subscribe(this.topic(c, iid));
       }
       this.send(c, { t: 'subscribed', id, i: iids.map((k) => this.ids[k]) });
       // A conflated socket gets its snapshots when it recovers.
@@ -747,7 +836,7 @@ export class Gateway {
     if (iids === null) return;
     const ws = c.ws;
     ws.cork(() => {
-      for (const iid of iids) if (c.subs.delete(iid) && !c.conflated) ws.unsubscribe(this.topic(c, iid));
+      for (const iid of iids) if (c.subs.delete(iid) && !c.conflated && c.pulled === null) ws.unsubscribe(this.topic(c, iid));
       this.send(c, { t: 'unsubscribed', id, i: iids.map((k) => this.ids[k]) });
     });
   }
@@ -769,7 +858,8 @@ export class Gateway {
     if (c.closed || c.closing !== 0) return;
     let frame: Uint8Array | string | null;
     try {
-      frame = this.opts.snapshots.snapshot(c.tier, iid, c.json);
+      const src = this.opts.snapshots;
+      frame = c.pulled !== null && src.pulledSnapshot ? src.pulledSnapshot(c.tier, iid, c.json, c.pulled) : src.snapshot(c.tier, iid, c.json);
     } catch (e) {
       // one broken instrument must not cost the client the others' snapshots
       this.internal('snapshot', e);
@@ -813,7 +903,7 @@ export class Gateway {
     this.s.conflations++;
     const ws = c.ws;
     ws.cork(() => {
-      for (const iid of c.subs) ws.unsubscribe(this.topic(c, iid));
+      if (c.pulled === null) for (const iid of c.subs) ws.unsubscribe(this.topic(c, iid));
       this.send(c, {
         t: 'slow',
         code: ErrorCode.WS_SLOW_CONSUMER,
@@ -830,7 +920,7 @@ export class Gateway {
     this.s.recoveries++;
     const ws = c.ws;
     ws.cork(() => {
-      for (const iid of c.subs) ws.subscribe(this.topic(c, iid));
+      if (c.pulled === null) for (const iid of c.subs) ws.subscribe(this.topic(c, iid));
       for (const iid of c.subs) this.sendSnapshot(c, iid);
     });
   }

@@ -23,6 +23,12 @@ export const QuoteReason = {
   DISCONNECTED: 'disconnected',
   GATE: 'gate',
   PRICER: 'pricer',
+  /** a kill switch (global, tier, instrument or client) is on */
+  KILLED: 'killed',
+  /** the stress regime's per-tier policy (docs/risk-controls.md) */
+  REGIME: 'regime',
+  /** a risk limit pulled streaming (daily loss limit) */
+  RISK_LIMIT: 'risk_limit',
 } as const;
 export type QuoteReason = (typeof QuoteReason)[keyof typeof QuoteReason];
 
