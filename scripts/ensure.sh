@@ -38,3 +38,8 @@ fi
 
 echo "==> build (tsc)"
 node_modules/.bin/tsc -p tsconfig.json
+# the trader screen: type-checked and bundled by esbuild into dist/screen (engine/screen/build.ts)
+if [ -f dist/engine/screen/build.js ]; then
+  echo "==> build (trader screen)"
+  node dist/engine/screen/build.js
+fi

@@ -1,5 +1,5 @@
 export { RfqService, KILL_SWITCH_OFF } from './service.js';
-export type { RfqServiceDeps, KillSwitch, Outbox, StreamSource } from './service.js';
+export type { RfqServiceDeps, KillSwitch, Outbox, StreamSource, RfqEvent, RfqEventListener } from './service.js';
 export { transition, isTerminal } from './machine.js';
 export { marketMoved, moveBps } from './lastlook.js';
 export { ClientCredit, CreditBook } from './credit.js';

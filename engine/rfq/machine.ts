@@ -14,13 +14,14 @@
  *            ≤ instrument maxSize               else refuse QE_RFQ_SIZE_LIMIT
  *            ≤ CRM / tier limit                 else queue  oversize
  *   7. credit (counting pending accepts)        else queue  limit
- *   8. tier 1                                        queue  tier1
- *   9. an automatic price exists                else queue  oversize (no band covers the size)
- *  10. within the client's limit price          else queue  limit_price
+ *   8. stress regime routes the tier to a human      queue  stressed
+ *   9. tier 1                                        queue  tier1
+ *  10. an automatic price exists                else queue  oversize (no band covers the size)
+ *  11. within the client's limit price          else queue  limit_price
  *  → quoted (firm: quoteId, price, size, validUntil)
  *
  * Last look on accept (quoted only): in time (received ≤ validUntil, else expired), kill switch,
- * market firm and not moved beyond the symmetric tolerance (when the quote has a reference mid),
+ * pre-trade controls (engine/risk), market firm and not moved beyond the symmetric tolerance (when the quote has a reference mid),
  * credit still there (counting pending accepts) → accepted_pending.
  */
 import { ErrorCode } from '../errors.js';
@@ -52,6 +53,7 @@ export function transition(state: RfqState | undefined, ev: RfqEvent): Transitio
     if (f.size === SizeCheck.OVER_HARD) return refuse(ErrorCode.RFQ_SIZE_LIMIT, 'size above the largest size the desk trades in this instrument');
     if (f.size === SizeCheck.OVER_LIMIT) queue ??= QueueReason.OVERSIZE;
     if (!f.creditOk) queue ??= QueueReason.LIMIT;
+    if (f.stressed) queue ??= QueueReason.STRESSED;
     if (rfq.tier === 1) queue ??= QueueReason.TIER1;
     if (queue === null && f.auto === null) queue = QueueReason.OVERSIZE;
     if (queue === null && f.auto !== null && rfq.limit === rfq.limit) {
@@ -107,6 +109,7 @@ export function transition(state: RfqState | undefined, ev: RfqEvent): Transitio
           if (f.receivedMs > q.validUntil) return to({ kind: 'expired', rfq: state.rfq, quote: q });
           const reject = (code: RfqRejectCode, reason: string) => to({ kind: 'rejected', rfq: state.rfq, code, reason, quote: q, acceptId: f.acceptId });
           if (f.killed) return reject(ErrorCode.RFQ_KILL_SWITCH, 'trading is halted');
+          if (f.blocked !== null) return reject(f.blocked.code, f.blocked.reason);
           if (q.refMid === q.refMid) {
             if (!f.marketFirm) return reject(ErrorCode.RFQ_MARKET_NOT_FIRM, 'the market is not firm');
             if (marketMoved(q.refMid, f.midNow, f.toleranceBps)) return reject(ErrorCode.RFQ_PRICE_MOVED, 'the market moved beyond the last-look tolerance');

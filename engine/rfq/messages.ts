@@ -116,6 +116,12 @@ export interface RfqView {
   readonly createdMs: number;
   readonly deadlineMs: number | null;
   readonly quoteId: string | null;
+  /** queued with reason `stressed`: the regime and the signals that tripped, e.g. "stressed: vol ratio 3.1" */
+  readonly regime: string | null;
+  /** size of the firm quote (a trader may quote less than asked), null before one */
+  readonly quoteSize: number | null;
+  /** who priced the firm quote: auto | trader | stream */
+  readonly by: 'auto' | 'trader' | 'stream' | null;
   readonly price: number | null;
   readonly validUntil: number | null;
 }

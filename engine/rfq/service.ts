@@ -17,14 +17,15 @@
 import type { Registry } from 'prom-client';
 import type { Role } from '../auth/token.js';
 import type { BookedTrade, BookingPort, BookOutcome } from '../booking/booking.js';
-import type { TradeRecord } from '../booking/trade.js';
+import { deskQty, type TradeRecord } from '../booking/trade.js';
 import type { Clock } from '../clock.js';
 import type { Tier, Universe } from '../config.js';
 import type { ClientDirectory, ClientRecord } from '../crm/types.js';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, PRE_TRADE_REJECT_CODES, type PreTradeRejectCode } from '../errors.js';
 import type { OutboundMessage, RequestHandler, RequestRefusal, Session } from '../gateway/gateway.js';
 import type { Logger, StreamedQuote } from '../hotpath.js';
 import type { Inventory } from '../inventory/index.js';
+import type { PreTradeControls, PreTradeRequest, RegimeView } from '../risk/ports.js';
 import { InstrumentStatus, type MarketState } from '../market/index.js';
 import { HotCounter, readGauge } from '../metrics.js';
 import { acceptKey, IdSource, tradeIdFor } from './ids.js';
@@ -33,7 +34,19 @@ import { isTerminal, transition } from './machine.js';
 import { parseRfqMessage, RFQ_KINDS, type RfqClientMessage, type RfqView } from './messages.js';
 import { checkSize, FirmPricer, onTick, shadingBps, sizeLimit } from './pricing.js';
 import { CreditBook } from './credit.js';
-import { SizeCheck, type FirmQuote, type RfqRejectCode, type RfqRequest, type RfqState, type Side } from './types.js';
+import { SizeCheck, type RfqStateKind, type FirmQuote, type RfqRejectCode, type RfqRequest, type RfqState, type Side } from './types.js';
+
+/** An RFQ's change of state, for listeners (co-pilot, decision audit, trader screen). */
+export interface RfqEvent {
+  readonly rfqId: string;
+  /** the trader's view after the change */
+  readonly view: RfqView;
+  /** the state before (null: just created) */
+  readonly prev: RfqStateKind | null;
+  /** who caused it when a trader acted (quote, reject); absent for the client and the clock */
+  readonly actor?: { readonly client: string; readonly role: string };
+}
+export type RfqEventListener = (e: RfqEvent) => void;
 
 /** R7 hook: true = no new RFQ quotes, no accepts. Scopes are up to the provider. */
 export interface KillSwitch {
@@ -96,6 +109,7 @@ interface AcceptEntry {
 
 const TRADER_ROLES: ReadonlySet<string> = new Set(['trader', 'admin']);
 const ALL_REJECT_CODES: readonly RfqRejectCode[] = [
+  ...PRE_TRADE_REJECT_CODES,
   ErrorCode.RFQ_NOT_ENTITLED, ErrorCode.WS_UNKNOWN_INSTRUMENT, ErrorCode.RFQ_BAD_SIZE, ErrorCode.RFQ_SIZE_LIMIT,
   ErrorCode.RFQ_MARKET_NOT_FIRM, ErrorCode.RFQ_KILL_SWITCH, ErrorCode.RFQ_CREDIT_LIMIT, ErrorCode.RFQ_EXPIRED,
   ErrorCode.RFQ_PRICE_MOVED, ErrorCode.RFQ_UNKNOWN_QUOTE, ErrorCode.RFQ_UNKNOWN_RFQ, ErrorCode.RFQ_NOT_QUOTED,
@@ -113,7 +127,14 @@ export class RfqService implements RequestHandler {
   private readonly ids: IdSource;
   private readonly pricer: FirmPricer;
   readonly credit = new CreditBook();
-  private readonly kill: KillSwitch;
+  private kill: KillSwitch;
+  /** pre-trade risk controls (engine/risk); set by its module before start() */
+  controls: PreTradeControls | undefined;
+  /** stress regime (engine/risk/attach-regime.ts): routes RFQs to a trader, shrinks automatic sizes */
+  regime: RegimeView | undefined;
+  private readonly listeners: RfqEventListener[] = [];
+  /** stress note per queued RFQ: which regime sent it to a human */
+  private readonly regimeNote = new Map<string, string>();
   private readonly rfqs = new Map<string, RfqEntry>();
   private readonly byQuote = new Map<string, string>();
   private readonly openByClient = new Map<string, number>();
@@ -136,7 +157,17 @@ export class RfqService implements RequestHandler {
     this.acceptsTotal = new HotCounter(d.registry, 'qe_rfq_accepts_total', 'Accepts and streamed trades by result: booked, unknown (booking outcome unknown), duplicate (answered from an earlier result), or the rejection code', 'result', ['booked', 'unknown', 'duplicate', ...ALL_REJECT_CODES]);
     readGauge(d.registry, 'qe_rfq_open', 'RFQs queued or quoted', () => this.countOpen());
     readGauge(d.registry, 'qe_rfq_booking_unknown', 'Accepted trades whose booking outcome is unknown', () => this.countUnknown());
-    d.booking.onBooked((b) => this.onBooked(b));
+    d.booking.onBooked((b, replay) => this.onBooked(b, replay));
+  }
+
+  /** R7 kill switch provider (engine/risk). */
+  set killSwitch(k: KillSwitch) {
+    this.kill = k;
+  }
+
+  /** Every state change of an RFQ a trader sees (origin 'rfq'); listeners must not throw (errors are logged). */
+  onEvent(listener: RfqEventListener): void {
+    this.listeners.push(listener);
   }
 
   /** Starts the expiry/retention sweep. */
@@ -198,9 +229,19 @@ export class RfqService implements RequestHandler {
     let creditOk = false;
     let auto = null;
     let killed = false;
+    let stressed = false;
     if (ins !== undefined && iid !== undefined) {
-      size = checkSize(m.size, ins, sizeLimit(rec, ins, this.u.config.tiers[String(tier) as '1' | '2' | '3'].maxSize));
+      const ra = this.regime?.action(iid, tier);
+      stressed = ra !== undefined && (ra.routeRfqToTrader || ra.mode !== 'firm');
+      const sizeMult = ra !== undefined && ra.sizeMult > 0 && ra.sizeMult <= 1 ? ra.sizeMult : 1;
+      size = checkSize(m.size, ins, sizeLimit(rec, ins, this.u.config.tiers[String(tier) as '1' | '2' | '3'].maxSize) * sizeMult);
       marketFirm = this.marketFirm(iid);
+      const blocked = this.controls?.checkRfq(this.preTrade(s.client, tier, iid, m.side, m.size, undefined, now));
+      if (blocked) {
+        this.requestsTotal.incLabel(blocked.code);
+        this.d.out.sendTo(s, this.rejected(blocked.code, blocked.message, { id: m.id }));
+        return;
+      }
       killed = this.kill.engaged(s.client, iid);
       const sizeUsable = size === SizeCheck.OK || size === SizeCheck.OVER_LIMIT;
       creditOk = sizeUsable && this.creditOk(rec, s.client, iid, m.side, m.size);
@@ -212,12 +253,21 @@ export class RfqService implements RequestHandler {
         }, shadingBps(rec, ins));
         if (p !== null) auto = { price: p.price, mid: p.mid, bd: p.bd };
       }
+      if (auto !== null && !stressed && tier !== 1) {
+        // the automatic price is about to be sent firm: the controls see it first
+        const b = this.controls?.checkQuote(this.preTrade(s.client, tier, iid, m.side, m.size, auto.price, now));
+        if (b) {
+          this.requestsTotal.incLabel(b.code);
+          this.d.out.sendTo(s, this.rejected(b.code, b.message, { id: m.id }));
+          return;
+        }
+      }
     }
     const tr = transition(undefined, {
       t: 'request',
       rfq,
       facts: {
-        role: s.role, entitled: known && this.entitled(s.client, iid!), known, marketFirm, killed, size, creditOk,
+        role: s.role, entitled: known && this.entitled(s.client, iid!), known, marketFirm, killed, size, creditOk, stressed,
         openRfqs: this.openByClient.get(s.client) ?? 0, maxOpen: this.cfg.maxOpenPerClient, auto,
         quoteId: this.ids.quoteId(), ttlMs: this.cfg.ttlMs, queueTtlMs: this.cfg.queueTtlMs,
       },
@@ -228,6 +278,9 @@ export class RfqService implements RequestHandler {
       return;
     }
     const next = tr.next;
+    if (next.kind === 'queued' && next.reason === 'stressed' && iid !== undefined && this.regime !== undefined) {
+      this.regimeNote.set(rfq.rfqId, `${this.regime.regimeOf(iid)}: ${this.regime.reason(iid)}`);
+    }
     this.setState(rfq.rfqId, next, now);
     if (next.kind === 'quoted') {
       this.requestsTotal.incLabel('quoted');
@@ -290,6 +343,8 @@ export class RfqService implements RequestHandler {
     if (sz !== SizeCheck.OK) return refuse(ErrorCode.RFQ_SIZE_LIMIT, 'size above your limit for streamed trades: send an RFQ');
     if (!this.creditOk(rec, s.client, iid, m.side, m.size)) return refuse(ErrorCode.RFQ_CREDIT_LIMIT, rec ? 'credit limit' : 'no credit line on record');
     if (!(m.price > 0) || !Number.isFinite(m.price)) return refuse(ErrorCode.RFQ_BAD_PRICE, 'price must be a positive number');
+    const blocked = this.controls?.checkAccept(this.preTrade(s.client, tier, iid, m.side, m.size, m.price, now));
+    if (blocked) return refuse(blocked.code, blocked.message);
     const q = this.d.stream.streamedQuote(tier, iid, m.sq);
     if (q === null) return refuse(ErrorCode.RFQ_STALE_QUOTE, m.sq === undefined ? 'no streamed quote' : `quote sq ${m.sq} is not among the last ${this.cfg.streamHistory} frames of your stream`);
     if (q.state !== 'firm') return refuse(ErrorCode.RFQ_MARKET_NOT_FIRM, `that quote was ${q.state}`);
@@ -343,6 +398,7 @@ export class RfqService implements RequestHandler {
         clientId: entry.clientId, acceptId: entry.acceptId, tradeId, receivedMs, nowMs: now,
         killed: this.kill.engaged(entry.clientId, rfq.iid), marketFirm: this.marketFirm(rfq.iid), midNow: this.d.market.mid[rfq.iid],
         toleranceBps: this.cfg.lastLookToleranceBps, creditOk: this.creditOk(rec, entry.clientId, rfq.iid, rfq.side, size),
+        blocked: this.acceptBlocked(entry.clientId, rfq, st, now),
       },
     });
     const ids = { acceptId: entry.acceptId, rfqId: rfq.rfqId, quoteId: st.kind === 'quoted' ? st.quote.quoteId : undefined };
@@ -386,11 +442,30 @@ export class RfqService implements RequestHandler {
     );
   }
 
+  /** The pre-trade controls' verdict on an accept of `st` (quoted), or null. */
+  private acceptBlocked(clientId: string, rfq: RfqRequest, st: RfqState, now: number): { code: PreTradeRejectCode; reason: string } | null {
+    if (this.controls === undefined || st.kind !== 'quoted') return null;
+    const b = this.controls.checkAccept(this.preTrade(clientId, rfq.tier, rfq.iid, rfq.side, st.quote.size, st.quote.price, now));
+    return b ? { code: b.code, reason: b.message } : null;
+  }
+
+  private preTrade(clientId: string, tier: Tier, iid: number, side: Side, size: number, price: number | undefined, nowMs: number): PreTradeRequest {
+    const mid = this.d.market.mid[iid];
+    return { clientId, tier, iid, instrument: this.u.config.instruments[iid].id, side, size, price, mid: mid > 0 ? mid : NaN, nowMs };
+  }
+
   /** Journal → ledger (PubAck, tail or replay): exactly once per trade id, synchronously. */
-  private onBooked(b: BookedTrade): void {
+  private onBooked(b: BookedTrade, replay = false): void {
     const t = b.trade;
     const iid = this.u.instrumentIndex.get(t.instrument);
     if (iid !== undefined) this.credit.of(t.clientId).booked(iid, t.side, t.size);
+    if (iid !== undefined && this.controls !== undefined) {
+      try {
+        this.controls.onBooked({ clientId: t.clientId, tier: t.tier, iid, deskQty: deskQty(t), price: t.price, mid: t.mid ?? t.price }, replay);
+      } catch (e) {
+        this.d.log.error({ err: (e as Error).message, tradeId: t.tradeId }, 'risk controls failed to record a booked trade');
+      }
+    }
     const entry = this.pendingByTrade.get(t.tradeId);
     if (entry !== undefined) this.settleBooked(entry, b);
   }
@@ -574,6 +649,13 @@ export class RfqService implements RequestHandler {
     const priceOk = typeof m.price === 'number' && Number.isFinite(m.price) && m.price > 0 && onTick(m.price, ins.tickSize) &&
       (!(mid > 0) || (Math.abs(m.price - mid) / mid) * 1e4 <= collar * (1 + 1e-9));
     const sizeOk = checkSize(m.size, ins, Number.POSITIVE_INFINITY) === SizeCheck.OK && m.size <= rfq.size;
+    if (priceOk && sizeOk && (e.state.kind === 'queued' || e.state.kind === 'quoted')) {
+      const b = this.controls?.checkQuote(this.preTrade(rfq.clientId, rfq.tier, rfq.iid, rfq.side, m.size, m.price, now));
+      if (b) {
+        this.d.out.sendTo(s, this.rejected(b.code, b.message, { id: m.id, rfqId: m.rfqId }));
+        return;
+      }
+    }
     const tr = transition(e.state, {
       t: 'trader_quote',
       facts: { role: s.role, price: m.price, size: m.size, priceOk, sizeOk, nowMs: now, quoteId: this.ids.quoteId(), ttlMs: this.cfg.ttlMs, refMid: firm ? mid : NaN, killed: this.kill.engaged(rfq.clientId, rfq.iid) },
@@ -582,7 +664,7 @@ export class RfqService implements RequestHandler {
       this.d.out.sendTo(s, this.rejected(tr.code, tr.reason, { id: m.id, rfqId: m.rfqId }));
       return;
     }
-    this.setState(m.rfqId, tr.next, now);
+    this.setState(m.rfqId, tr.next, now, s);
     if (tr.next.kind === 'expired') {
       this.tellClientExpired(tr.next.rfq, now);
       this.d.out.sendTo(s, this.rejected(ErrorCode.RFQ_EXPIRED, 'the RFQ expired before the quote', { id: m.id, rfqId: m.rfqId }));
@@ -601,7 +683,7 @@ export class RfqService implements RequestHandler {
       this.d.out.sendTo(s, this.rejected(tr.code, tr.reason, { id: m.id, rfqId: m.rfqId }));
       return;
     }
-    this.setState(m.rfqId, tr.next, now);
+    this.setState(m.rfqId, tr.next, now, s);
     const rfq = tr.next.rfq;
     this.d.out.sendToClient(rfq.clientId, this.rejected(ErrorCode.RFQ_TRADER_REJECTED, m.reason, { id: rfq.reqId, rfqId: rfq.rfqId }));
     this.tellTraders(m.rfqId);
@@ -624,6 +706,7 @@ export class RfqService implements RequestHandler {
         }
       } else if (isTerminal(e.state) && now - e.changedMs > this.cfg.retainMs) {
         this.rfqs.delete(rfqId);
+        this.regimeNote.delete(rfqId);
         const q = 'quote' in e.state ? e.state.quote : undefined;
         if (q !== undefined) this.byQuote.delete(q.quoteId);
       }
@@ -633,8 +716,9 @@ export class RfqService implements RequestHandler {
 
   // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
-  private setState(rfqId: string, next: RfqState, now: number): void {
+  private setState(rfqId: string, next: RfqState, now: number, actor?: Session): void {
     const prev = this.rfqs.get(rfqId);
+    const prevKind = prev === undefined ? null : prev.state.kind;
     const wasOpen = prev !== undefined && isOpen(prev.state);
     if (prev === undefined) this.rfqs.set(rfqId, { state: next, changedMs: now });
     else {
@@ -647,6 +731,20 @@ export class RfqService implements RequestHandler {
       if (delta !== 0) this.openByClient.set(c, (this.openByClient.get(c) ?? 0) + delta);
     }
     if (next.kind === 'quoted') this.byQuote.set(next.quote.quoteId, rfqId);
+    if (next.rfq.origin === 'rfq' && this.listeners.length > 0 && prevKind !== next.kind) this.emit(rfqId, prevKind, actor);
+  }
+
+  private emit(rfqId: string, prev: RfqStateKind | null, actor: Session | undefined): void {
+    const view = this.view(rfqId);
+    if (view === null) return;
+    const ev: RfqEvent = actor === undefined ? { rfqId, view, prev } : { rfqId, view, prev, actor: { client: actor.client, role: actor.role } };
+    for (const l of this.listeners) {
+      try {
+        l(ev);
+      } catch (e) {
+        this.d.log.error({ err: (e as Error).message, rfqId }, 'RFQ event listener failed');
+      }
+    }
   }
 
   private marketFirm(iid: number): boolean {
@@ -704,6 +802,7 @@ export class RfqService implements RequestHandler {
       rfqId, client: r.clientId, tier: r.tier, i: r.instrument, side: r.side, size: r.size, limit: r.limit === r.limit ? r.limit : null,
       state: s.kind, reason: s.kind === 'queued' ? s.reason : null, createdMs: r.createdMs, deadlineMs: s.kind === 'queued' ? s.deadlineMs : null,
       quoteId: q?.quoteId ?? null, price: q?.price ?? null, validUntil: q?.validUntil ?? null,
+      regime: this.regimeNote.get(rfqId) ?? null, quoteSize: q?.size ?? null, by: q?.by ?? null,
     };
   }
 

@@ -3,7 +3,7 @@
  * leave the engine as they are.
  *
  *              request ─┬─ reject (entitlement, kill switch, bad size) ───────────────► (nothing kept)
- *                       ├─ queued (tier1 | oversize | limit | stale_market | limit_price)
+ *                       ├─ queued (tier1 | oversize | limit | stale_market | limit_price | stressed)
  *                       │     ├─ trader quote ───────────► quoted
  *                       │     ├─ trader reject ──────────► rejected
  *                       │     └─ queueTtlMs passes ──────► expired
@@ -14,7 +14,7 @@
  *                                                                         ├─ no PubAck ───────► booking_unknown ─ PubAck ─► booked
  *                                                                         └─ refused by stream ► rejected
  */
-import type { ErrorCode } from '../errors.js';
+import type { ErrorCode, PreTradeRejectCode } from '../errors.js';
 
 export const Side = { BUY: 'buy', SELL: 'sell' } as const;
 /** The client's side: 'buy' = the client buys from the desk (at the ask). */
@@ -43,6 +43,8 @@ export const QueueReason = {
   STALE_MARKET: 'stale_market',
   /** the automatic price is worse for the client than its limit price */
   LIMIT_PRICE: 'limit_price',
+  /** the stress regime routes this tier's RFQs on the instrument to a trader (regime.tiers.<t>) */
+  STRESSED: 'stressed',
 } as const;
 export type QueueReason = (typeof QueueReason)[keyof typeof QueueReason];
 
@@ -66,7 +68,8 @@ export type RfqRejectCode =
   | typeof ErrorCode.RFQ_PRICE_MISMATCH
   | typeof ErrorCode.RFQ_STALE_QUOTE
   | typeof ErrorCode.RFQ_TOO_MANY_OPEN
-  | typeof ErrorCode.BOOKING_FAILED;
+  | typeof ErrorCode.BOOKING_FAILED
+  | PreTradeRejectCode;
 
 /** What the client asked for. Immutable for the RFQ's life. */
 export interface RfqRequest {
@@ -127,6 +130,8 @@ export interface RequestFacts {
   readonly size: SizeCheck;
   /** the request fits the client's credit with every pending accept counted (false without a CRM record) */
   readonly creditOk: boolean;
+  /** the stress regime routes the RFQ to a trader */
+  readonly stressed: boolean;
   readonly openRfqs: number;
   readonly maxOpen: number;
   /** automatic firm price for (tier, side, size), or null if none could be made (no band covers the size, gate) */
@@ -149,6 +154,8 @@ export interface AcceptFacts {
   readonly midNow: number;
   readonly toleranceBps: number;
   readonly creditOk: boolean;
+  /** a pre-trade control refused the trade (engine/risk) */
+  readonly blocked: { readonly code: PreTradeRejectCode; readonly reason: string } | null;
 }
 
 export interface TraderQuoteFacts {

@@ -14,14 +14,14 @@ function quotedAt(mid: number): RfqState {
   const r = transition(undefined, {
     t: 'request',
     rfq: { rfqId: 'R', clientId: 'c', reqId: undefined, iid: 0, instrument: 'X', side: 'buy', size: 1, limit: NaN, tier: 3, createdMs: T0, origin: 'rfq' },
-    facts: { role: 'client', entitled: true, known: true, marketFirm: true, killed: false, size: SizeCheck.OK, creditOk: true, openRfqs: 0, maxOpen: 9, auto: { price: mid, mid, bd: [0, 0, 0, 0, 0, 0] }, quoteId: 'Q', ttlMs: 1000, queueTtlMs: 1000 },
+    facts: { role: 'client', entitled: true, known: true, marketFirm: true, killed: false, size: SizeCheck.OK, creditOk: true, stressed: false, openRfqs: 0, maxOpen: 9, auto: { price: mid, mid, bd: [0, 0, 0, 0, 0, 0] }, quoteId: 'Q', ttlMs: 1000, queueTtlMs: 1000 },
   });
   if (!r.ok) throw new Error('setup');
   return r.next;
 }
 
 function decide(mid: number, midNow: number, tolBps: number): string {
-  const r = transition(quotedAt(mid), { t: 'accept', facts: { clientId: 'c', acceptId: 'a', tradeId: 'T', receivedMs: T0, nowMs: T0, killed: false, marketFirm: true, midNow, toleranceBps: tolBps, creditOk: true } });
+  const r = transition(quotedAt(mid), { t: 'accept', facts: { clientId: 'c', acceptId: 'a', tradeId: 'T', receivedMs: T0, nowMs: T0, killed: false, marketFirm: true, midNow, toleranceBps: tolBps, creditOk: true, blocked: null } });
   if (!r.ok) return r.code;
   return r.next.kind === 'rejected' ? r.next.code : r.next.kind;
 }

@@ -10,12 +10,12 @@ function rfq(over: Partial<RfqRequest> = {}): RfqRequest {
 }
 function facts(over: Partial<RequestFacts> = {}): RequestFacts {
   return {
-    role: 'client', entitled: true, known: true, marketFirm: true, killed: false, size: SizeCheck.OK, creditOk: true, openRfqs: 0, maxOpen: 50,
+    role: 'client', entitled: true, known: true, marketFirm: true, killed: false, size: SizeCheck.OK, creditOk: true, stressed: false, openRfqs: 0, maxOpen: 50,
     auto: { price: 1.0801, mid: 1.08, bd: [1, 0.5, 0.2, 0, 0, 0] }, quoteId: 'Q-1', ttlMs: TTL, queueTtlMs: 30_000, ...over,
   };
 }
 function accept(over: Partial<AcceptFacts> = {}): AcceptFacts {
-  return { clientId: 'meridian', acceptId: 'a1', tradeId: 'T1', receivedMs: T0 + 10, nowMs: T0 + 10, killed: false, marketFirm: true, midNow: 1.08, toleranceBps: 2, creditOk: true, ...over };
+  return { clientId: 'meridian', acceptId: 'a1', tradeId: 'T1', receivedMs: T0 + 10, nowMs: T0 + 10, killed: false, marketFirm: true, midNow: 1.08, toleranceBps: 2, creditOk: true, blocked: null, ...over };
 }
 function traderQuote(over: Partial<TraderQuoteFacts> = {}): TraderQuoteFacts {
   return { role: 'trader', price: 1.0802, size: 1e6, priceOk: true, sizeOk: true, nowMs: T0 + 100, quoteId: 'Q-2', ttlMs: TTL, refMid: 1.08, killed: false, ...over };
@@ -74,6 +74,9 @@ t.test('rfq machine - checks run in the documented order: entitlement, instrumen
   t.equal(code({ creditOk: false }), 'queued:limit');
   t.equal(code({ creditOk: false }, rfq({ tier: 1 })), 'queued:limit', 'limit before tier1');
   t.equal(code({}, rfq({ tier: 1 })), 'queued:tier1', 'tier 1 always goes to a trader');
+  t.equal(code({ stressed: true }, rfq({ tier: 1 })), 'queued:stressed', 'a stressed regime is named before tier1');
+  t.equal(code({ stressed: true }, rfq({ tier: 2 })), 'queued:stressed', 'the regime routes an automated tier to a trader');
+  t.equal(code({ stressed: true, creditOk: false }), 'queued:limit', 'limit before stressed');
   t.equal(code({ auto: null }), 'queued:oversize', 'no band covers the size');
   t.equal(code({}, rfq({ limit: 1.08 })), 'queued:limit_price', 'a buy priced above its limit');
   t.equal(code({}, rfq({ limit: 1.0801 })), 'quoted', 'a buy at its limit is quoted');
@@ -115,6 +118,7 @@ t.test('rfq machine - last look rejections carry codes and consume the quote', a
     [{ midNow: 1.08 * (1 - 2.5e-4) }, 'QE_RFQ_PRICE_MOVED'],
     [{ midNow: NaN }, 'QE_RFQ_PRICE_MOVED'],
     [{ creditOk: false }, 'QE_RFQ_CREDIT_LIMIT'],
+    [{ blocked: { code: 'QE_RISK_POSITION_LIMIT', reason: 'position limit' } }, 'QE_RISK_POSITION_LIMIT'],
   ];
   for (const [f, code] of cases) {
     const r = transition(quoted(), { t: 'accept', facts: accept(f) });
