@@ -161,6 +161,7 @@ const ABUSE_WINDOW_MS = 5_000;
 const UWS_TOO_BIG_REASON = 'Received too big message';
 /** message kinds the gateway answers itself: no request handler may take them */
 const GATEWAY_KINDS: ReadonlySet<string> = new Set(['ping', 'sub', 'unsub']);
+const ALL_TIERS: readonly Tier[] = [1, 2, 3];
 const STATUS_TOPIC_BIN = 'status/b';
 const STATUS_TOPIC_JSON = 'status/j';
 
@@ -439,11 +440,11 @@ export class Gateway {
       if (c.closed || c.tier === tier) continue;
       const ws = c.ws;
       ws.cork(() => {
-        if (!c.conflated && c.pulled === null) for (const iid of c.subs) ws.unsubscribe(this.topic(c, iid));
+        if (!c.conflated && c.pulled === null) for (const iid of c.subs) this.unsubTopics(c, iid);
         c.tier = tier;
         this.send(c, { t: 'status', tier, serverTime: this.clock().nowMs() });
         if (!c.conflated) {
-          if (c.pulled === null) for (const iid of c.subs) ws.subscribe(this.topic(c, iid));
+          if (c.pulled === null) for (const iid of c.subs) this.subTopics(c, iid);
           for (const iid of c.subs) this.sendSnapshot(c, iid);
         }
       });
@@ -558,6 +559,7 @@ export class Gateway {
       client: c.client,
       tier: c.tier,
       role: c.role,
+      tiers: this.tiersOf(c),
       format: c.json ? 'json' : 'msgpack',
       instruments: this.ids,
       serverTime: this.clock().nowMs(),
@@ -661,7 +663,7 @@ export class Gateway {
       if (c.closed || c.closing !== 0) continue;
       const ws = c.ws;
       ws.cork(() => {
-        if (c.pulled === null && !c.conflated) for (const iid of c.subs) ws.unsubscribe(this.topic(c, iid));
+        if (c.pulled === null && !c.conflated) for (const iid of c.subs) this.unsubTopics(c, iid);
         c.pulled = reason;
         for (const iid of c.subs) this.sendSnapshot(c, iid);
       });
@@ -681,7 +683,7 @@ export class Gateway {
       const ws = c.ws;
       ws.cork(() => {
         if (!c.conflated) {
-          for (const iid of c.subs) ws.subscribe(this.topic(c, iid));
+          for (const iid of c.subs) this.subTopics(c, iid);
           for (const iid of c.subs) this.sendSnapshot(c, iid);
         }
       });
@@ -823,7 +825,7 @@ export class Gateway {
       for (const iid of iids) {
         if (c.subs.has(iid)) continue;
         c.subs.add(iid);
-        if (!c.conflated && c.pulled === null) ws.subscribe(this.topic(c, iid));
+        if (!c.conflated && c.pulled === null) this.subTopics(c, iid);
       }
       this.send(c, { t: 'subscribed', id, i: iids.map((k) => this.ids[k]) });
       // A conflated socket gets its snapshots when it recovers.
@@ -836,15 +838,31 @@ export class Gateway {
     if (iids === null) return;
     const ws = c.ws;
     ws.cork(() => {
-      for (const iid of iids) if (c.subs.delete(iid) && !c.conflated && c.pulled === null) ws.unsubscribe(this.topic(c, iid));
+      for (const iid of iids) if (c.subs.delete(iid) && !c.conflated && c.pulled === null) this.unsubTopics(c, iid);
       this.send(c, { t: 'unsubscribed', id, i: iids.map((k) => this.ids[k]) });
     });
   }
 
   // ── outbound helpers ─────────────────────────────────────────────────────────────────────────
 
-  private topic(c: Conn, iid: number): string {
-    return (c.json ? this.jsonTopics : this.binTopics)[(c.tier - 1) * this.n + iid];
+  private topic(c: Conn, iid: number, tier: Tier = c.tier): string {
+    return (c.json ? this.jsonTopics : this.binTopics)[(tier - 1) * this.n + iid];
+  }
+
+  /**
+   * A client socket streams its own tier only. Desk sockets (trader, rm, admin) see every tier's
+   * ladder of an instrument they subscribe to — the trader screen's quote board; frames carry `tr`.
+   */
+  private tiersOf(c: Conn): readonly Tier[] {
+    return c.role === 'client' ? [c.tier] : ALL_TIERS;
+  }
+
+  private subTopics(c: Conn, iid: number): void {
+    for (const t of this.tiersOf(c)) c.ws.subscribe(this.topic(c, iid, t));
+  }
+
+  private unsubTopics(c: Conn, iid: number): void {
+    for (const t of this.tiersOf(c)) c.ws.unsubscribe(this.topic(c, iid, t));
   }
 
   /** Control message in the socket's format (cold path: one encode per socket is fine here). */
@@ -856,16 +874,18 @@ export class Gateway {
 
   private sendSnapshot(c: Conn, iid: number): void {
     if (c.closed || c.closing !== 0) return;
-    let frame: Uint8Array | string | null;
-    try {
-      const src = this.opts.snapshots;
-      frame = c.pulled !== null && src.pulledSnapshot ? src.pulledSnapshot(c.tier, iid, c.json, c.pulled) : src.snapshot(c.tier, iid, c.json);
-    } catch (e) {
-      // one broken instrument must not cost the client the others' snapshots
-      this.internal('snapshot', e);
-      return;
+    for (const tier of this.tiersOf(c)) {
+      let frame: Uint8Array | string | null;
+      try {
+        const src = this.opts.snapshots;
+        frame = c.pulled !== null && src.pulledSnapshot ? src.pulledSnapshot(tier, iid, c.json, c.pulled) : src.snapshot(tier, iid, c.json);
+      } catch (e) {
+        // one broken instrument must not cost the client the others' snapshots
+        this.internal('snapshot', e);
+        continue;
+      }
+      if (frame !== null) c.ws.send(frame, typeof frame !== 'string', false);
     }
-    if (frame !== null) c.ws.send(frame, typeof frame !== 'string', false);
   }
 
   // ── backpressure and expiry sweep ────────────────────────────────────────────────────────────
@@ -903,7 +923,7 @@ export class Gateway {
     this.s.conflations++;
     const ws = c.ws;
     ws.cork(() => {
-      if (c.pulled === null) for (const iid of c.subs) ws.unsubscribe(this.topic(c, iid));
+      if (c.pulled === null) for (const iid of c.subs) this.unsubTopics(c, iid);
       this.send(c, {
         t: 'slow',
         code: ErrorCode.WS_SLOW_CONSUMER,
@@ -920,7 +940,7 @@ export class Gateway {
     this.s.recoveries++;
     const ws = c.ws;
     ws.cork(() => {
-      if (c.pulled === null) for (const iid of c.subs) ws.subscribe(this.topic(c, iid));
+      if (c.pulled === null) for (const iid of c.subs) this.subTopics(c, iid);
       for (const iid of c.subs) this.sendSnapshot(c, iid);
     });
   }

@@ -49,6 +49,8 @@ export interface HelloMessage {
   readonly client: string;
   readonly tier: 1 | 2 | 3;
   readonly role: string;
+  /** tiers whose ladders a `sub` streams: [tier] for a client, [1, 2, 3] for desk roles */
+  readonly tiers: readonly (1 | 2 | 3)[];
   readonly format: 'msgpack' | 'json';
   readonly instruments: readonly string[];
   /** epoch ms */

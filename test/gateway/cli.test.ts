@@ -48,7 +48,7 @@ t.test('gateway - token CLI refuses unknown clients, bad roles and a missing sec
   t.equal(unknown.out, '');
   const badRole = runToken(['--client', 'atlas', '--role', 'root'], { QE_AUTH_SECRET: SECRET.toString() });
   t.not(badRole.code, 0);
-  t.match(badRole.err, /must be one of client, trader, admin/);
+  t.match(badRole.err, /must be one of client, trader, rm, admin/);
   const noSecret = runToken(['--client', 'atlas'], {});
   t.equal(noSecret.code, 2);
   t.match(noSecret.err, /QE_CONFIG_UNREADABLE.*QE_AUTH_SECRET is unset/);

@@ -57,6 +57,11 @@ export class FakeEngine implements QuoteSnapshotSource {
   lastSq(tier: Tier, instrument: string): number {
     return this.sq.get(`${tier}/${instrument}`) ?? 0;
   }
+  pulledSnapshot(tier: Tier, iid: number, json: boolean, reason: string): Uint8Array | string | null {
+    const f = this.last.get(`${tier}/${this.u.config.instruments[iid].id}`) ?? { t: 'q', i: this.u.config.instruments[iid].id, tr: tier, sq: 0, ts: 0, mid: 0 };
+    const snap = { ...f, sn: 1, st: 'pulled', rs: reason, l: [] };
+    return json ? JSON.stringify(snap) : encodeShared(snap);
+  }
   snapshot(tier: Tier, iid: number, json: boolean): Uint8Array | string | null {
     this.snapshotCalls++;
     if (iid === this.throwFor) throw new Error('snapshot source failure (test)');
