@@ -97,6 +97,7 @@ const R_GATE = 6;
 const R_PRICER = 7;
 const OVERLAY_REASON: Readonly<Record<OverlayReason, number>> = { killed: 8, regime: 9, risk_limit: 10 };
 const OVERLAY_SOURCES: readonly OverlaySource[] = ['kill', 'regime', 'loss'];
+const EMPTY_FRAME = new Uint8Array(0);
 /** no overlay mode (the market decides) */
 const OV_NONE = -1;
 
@@ -170,6 +171,10 @@ export class HotPath {
   private readonly lotSize: Float64Array;
   /** QuoteOverlay (engine/risk/ports.ts): kill switch, regime and loss limit write here */
   readonly overlay: QuoteOverlay;
+  /** frames of the current batch waiting for the NATS quote bus: (iid·3 + tier index, copy) */
+  private readonly busCell: Int32Array;
+  private readonly busFrames: Uint8Array[];
+  private busCount = 0;
   private feedConnected = true;
   private lastBatchDoneMs = 0;
   private pricerFailures = 0;
@@ -221,6 +226,8 @@ export class HotPath {
     this.ovSize = new Float64Array(cells).fill(1);
     this.ovSpread = new Float64Array(cells).fill(1);
     this.lotSize = Float64Array.from(cfg.instruments, (ins) => ins.lotSize);
+    this.busCell = new Int32Array(this.pricer.capacity * N_TIERS);
+    this.busFrames = new Array<Uint8Array>(this.pricer.capacity * N_TIERS).fill(EMPTY_FRAME);
     this.overlay = {
       set: (source, o, iid, tier) => this.setOverlay(source, o, iid, tier),
       clear: (source, iid, tier) => this.setOverlay(source, null, iid, tier),
@@ -394,6 +401,7 @@ export class HotPath {
         this.commit(iid, t, s);
       }
     }
+    this.flushBus();
     if (this.dirtyCount > 0) this.flush();
   }
 
@@ -422,6 +430,7 @@ export class HotPath {
         this.commit(iid, t, s);
       }
     }
+    this.flushBus();
     if (this.dirtyCount > 0) this.flush();
   }
 
@@ -445,8 +454,26 @@ export class HotPath {
       sink.publishBinary(t + 1, iid, bin);
       if (sink.wantsJson(t + 1, iid)) sink.publishJson(t + 1, iid, this.writer.encodeJson());
     }
-    // the NATS client keeps a reference until its next flush: give it its own copy
-    this.bus?.publish(t + 1, iid, bin.slice());
+    // The NATS client keeps a reference until its next flush: give it its own copy. NATS
+    // publishes wait for the end of the batch so every WebSocket frame of it goes out first.
+    if (this.bus !== undefined) {
+      const k = this.busCount++;
+      this.busCell[k] = iid * N_TIERS + t;
+      this.busFrames[k] = bin.slice();
+    }
+  }
+
+  /** Publishes the batch's frames on the NATS quote bus (after the WebSocket fan-out). */
+  private flushBus(): void {
+    const bus = this.bus;
+    const n = this.busCount;
+    this.busCount = 0;
+    for (let k = 0; k < n; k++) {
+      const cell = this.busCell[k];
+      const frame = this.busFrames[k];
+      this.busFrames[k] = EMPTY_FRAME;
+      bus?.publish((cell % N_TIERS) + 1, Math.floor(cell / N_TIERS), frame);
+    }
   }
 
   private fill(iid: number, t: number, snapshot: 0 | 1): void {
