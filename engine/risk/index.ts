@@ -23,3 +23,4 @@ export {
   type RegimeInstrument,
   type RegimeChangeListener,
 } from './regime.js';
+export { RegimeService, type RegimeChange, type RegimeSignals, type RegimeState, type ClassRegimeState } from './regime-service.js';

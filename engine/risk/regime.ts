@@ -100,14 +100,15 @@ export const regimeDetectorSchema = z
     flowHalfLifeMs: z.number().int().min(100).max(3_600_000).default(30_000),
     /** Fewer recent trades than this (EWMA count) and the flow signal is 0: two prints are not a trend. */
     flowMinTrades: pos().max(10_000).default(20),
-    /** Stressed when this many of the instrument's listed venues are not live (0 = off). */
+    /** Stressed when this many of the instrument's listed venues are not live for haltConfirmMs (0 = off). */
     stressVenuesLost: z.number().int().min(0).max(16).default(2),
     /** Halted when fewer venues than this are live (a stale or empty composite halts too) … */
     haltBelowLiveVenues: z.number().int().min(1).max(16).default(2),
     /**
-     * … continuously for this long. The pricer already pulls a stale or thin quote on the tick it
-     * happens (MarketState status); the regime is the slower, sticky layer, so a venue blinking past
-     * market.staleAfterMs does not halt an instrument for a whole dwell.
+     * … continuously for this long (and venues lost count toward stress only after this long too).
+     * The pricer already pulls a stale or thin quote on the tick it happens (MarketState status); the
+     * regime is the slower, sticky layer, so a venue blinking past market.staleAfterMs, or a feed
+     * pausing for a moment, neither halts nor stresses an instrument for a whole dwell.
      */
     haltConfirmMs: z.number().int().min(0).max(600_000).default(1_000),
     /** Least time in stressed or halted before leaving it. */
@@ -191,6 +192,15 @@ export const regimeTierPolicySchema = z
 export const regimeConfigSchema = z.strictObject({
   detector: regimeDetectorSchema.prefault({}),
   tiers: regimeTierPolicySchema.prefault({}),
+  /**
+   * The engine re-evaluates every instrument whose market state moved, and the dwell / clear timers,
+   * this often (engine/risk/regime-service.ts). Off the tick path on purpose: a regime is a slower,
+   * sticky layer, and one pass over the typed arrays per interval costs less than a call per tick.
+   * 0 = no timer (tests and replays drive `RegimeService.evaluate` themselves).
+   */
+  evalEveryMs: z.number().int().min(0).max(10_000).default(50),
+  /** Regime changes are published on `<subjectPrefix>.instrument.<id>` and `<subjectPrefix>.class.<assetClass>`. */
+  subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'NATS subject tokens without wildcards').default('regime'),
 });
 
 type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
@@ -290,6 +300,8 @@ export class RegimeDetector {
   private readonly warm: Uint8Array;
   /** Since when the halt condition has held (NaN: it does not). */
   private readonly haltSinceMs: Float64Array;
+  /** Since when ≥ stressVenuesLost venues have been lost (NaN: they have not). */
+  private readonly lostSinceMs: Float64Array;
   /** The regime this instrument is counted as in its class (normal until warm). */
   private readonly countedAs: Uint8Array;
   private readonly flowSigned: Float64Array;
@@ -349,6 +361,7 @@ export class RegimeDetector {
     this.returns = new Float64Array(n);
     this.warm = new Uint8Array(n);
     this.haltSinceMs = new Float64Array(n).fill(Number.NaN);
+    this.lostSinceMs = new Float64Array(n).fill(Number.NaN);
     this.countedAs = new Uint8Array(n);
     this.flowSigned = new Float64Array(n);
     this.flowTotal = new Float64Array(n);
@@ -397,7 +410,7 @@ export class RegimeDetector {
   sweep(nowMs: number = this.now(), onChange?: RegimeChangeListener): number {
     let changes = 0;
     for (let i = 0; i < this.size; i++) {
-      if (this.regime[i] === Regime.NORMAL && this.haltSinceMs[i] !== this.haltSinceMs[i]) continue;
+      if (this.regime[i] === Regime.NORMAL && this.haltSinceMs[i] !== this.haltSinceMs[i] && this.lostSinceMs[i] !== this.lostSinceMs[i]) continue;
       // time alone can clear a jump or decay the flow: re-measure what does not need a tick
       this.measureTimeOnly(i, nowMs);
       this.step(i, nowMs);
@@ -572,7 +585,11 @@ export class RegimeDetector {
     if (js >= c.jumpSigma.enter) f |= RegimeSignal.JUMP;
     if (sr >= c.spreadRatio.enter) f |= RegimeSignal.SPREAD;
     if (fi >= c.flowImbalance.enter) f |= RegimeSignal.FLOW;
-    if (c.stressVenuesLost > 0 && lost >= c.stressVenuesLost) f |= RegimeSignal.VENUES;
+    const venuesLost = c.stressVenuesLost > 0 && lost >= c.stressVenuesLost;
+    if (!venuesLost) this.lostSinceMs[iid] = Number.NaN;
+    else if (this.lostSinceMs[iid] !== this.lostSinceMs[iid]) this.lostSinceMs[iid] = nowMs;
+    // confirmed like a halt: a venue blinking is the market state's business, not a stress episode
+    if (venuesLost && nowMs - this.lostSinceMs[iid] >= c.haltConfirmMs) f |= RegimeSignal.VENUES;
     this.flags[iid] = f;
     const halt = (f & (RegimeSignal.HALT_STALE | RegimeSignal.HALT_VENUES)) !== 0;
     const stressEnter = (f & (RegimeSignal.VOL | RegimeSignal.JUMP | RegimeSignal.SPREAD | RegimeSignal.FLOW | RegimeSignal.VENUES)) !== 0;
@@ -581,7 +598,7 @@ export class RegimeDetector {
       js <= c.jumpSigma.exit &&
       sr <= c.spreadRatio.exit &&
       fi <= c.flowImbalance.exit &&
-      !(c.stressVenuesLost > 0 && lost >= c.stressVenuesLost);
+      !venuesLost;
 
     const r = this.regime[iid];
     if (halt) {

@@ -141,31 +141,41 @@ t.test('risk - stressed recovers only after the minimum dwell and a clear spell'
 });
 
 t.test('risk - halted when venues go quiet or stale, back through stressed, a blink does not halt', async (t) => {
-  // two of three venues gone for 500 ms: thin at once (stressed), but not long enough to halt
+  // two of three venues gone for 500 ms: the market state shows them thin at once; the regime waits
   const blink = setup();
   let y = blink.now;
   blink.v.liveVenues[0] = 1;
   blink.det.update(0, (y += 100));
-  t.equal(blink.det.regime[0], Regime.STRESSED, 'losing two venues is stress at once');
-  t.ok(blink.det.flags[0] & RegimeSignal.VENUES);
+  t.equal(blink.det.regime[0], Regime.NORMAL, 'losing two venues is not stress before it lasted haltConfirmMs');
+  t.notOk(blink.det.flags[0] & RegimeSignal.VENUES);
   for (let k = 0; k < 5; k++) blink.det.sweep((y += 100));
   blink.v.liveVenues[0] = 3;
   blink.det.update(0, (y += 100));
   for (let k = 0; k < 5; k++) blink.det.sweep((y += 100));
-  t.equal(blink.det.regime[0], Regime.STRESSED, 'a blink shorter than haltConfirmMs never halts');
+  t.equal(blink.det.regime[0], Regime.NORMAL, 'a blink shorter than haltConfirmMs neither halts nor stresses');
 
   const { v, det, now, cfg } = setup();
   let x = now;
   const changes: string[] = [];
   const on = (scope: number, id: number, from: number, to: number) => changes.push(`${scope === RegimeScope.ASSET_CLASS ? 'class' : 'ins'}:${id}:${from}->${to}`);
   v.liveVenues[0] = 1;
-  t.equal(det.update(0, (x += 100)), true);
+  t.equal(det.update(0, (x += 100)), false, 'not at once');
   const quietAt = x;
   while (det.regime[0] !== Regime.HALTED && x < quietAt + 5_000) det.sweep((x += 50), on);
   t.equal(x - quietAt, cfg.haltConfirmMs, `halted once the quiet spell lasted haltConfirmMs (${x - quietAt} ms)`);
   t.ok(det.flags[0] & RegimeSignal.HALT_VENUES);
+  t.ok(det.flags[0] & RegimeSignal.VENUES, 'the venues lost count as a stress signal by then too');
   t.match(det.reason(0), /^halted: 1 live venue\(s\) < 2/);
-  t.same(changes, ['class:0:0->1', 'class:0:1->2', 'ins:0:1->2'], 'classes first, then the instruments whose effective regime changed');
+  t.same(changes, ['class:0:0->2', 'ins:0:0->2'], 'classes first, then the instruments whose effective regime changed');
+
+  // four listed venues, two lost: no halt (two live), stressed once the loss lasted haltConfirmMs
+  const four = new RegimeDetector([{ assetClass: 'fx', venueCount: 4, normalHalfSpreadBps: 5 }], { ...view(1), liveVenues: new Uint8Array([2]) }, cfg);
+  four.update(0, T0);
+  four.update(0, T0 + 10);
+  t.equal(four.regime[0], Regime.NORMAL, 'two of four venues lost: not yet');
+  four.sweep(T0 + 10 + cfg.haltConfirmMs);
+  t.equal(four.regime[0], Regime.STRESSED, 'stressed by the sweep once the loss lasted haltConfirmMs (no tick needed)');
+  t.match(four.reason(0), /2 venue\(s\) lost/);
 
   const haltedAt = x;
   v.liveVenues[0] = 3;
