@@ -94,6 +94,12 @@ export const ErrorCode = {
   VENUE_TIMEOUT: 'QE_VENUE_TIMEOUT',
   VENUE_UNAVAILABLE: 'QE_VENUE_UNAVAILABLE',
   VENUE_BAD_REPLY: 'QE_VENUE_BAD_REPLY',
+  // hedge router and its journal (engine/hedging/router.ts, docs/hedging.md § Router)
+  HEDGE_JOURNAL: 'QE_HEDGE_JOURNAL',
+  HEDGE_UNKNOWN_ORDER: 'QE_HEDGE_UNKNOWN_ORDER',
+  HEDGE_UNKNOWN_VENUE: 'QE_HEDGE_UNKNOWN_VENUE',
+  HEDGE_BAD_FILL: 'QE_HEDGE_BAD_FILL',
+  HEDGE_NO_VENUE: 'QE_HEDGE_NO_VENUE',
   // risk controls and kill switch (engine/risk, docs/risk-controls.md)
   RISK_COLLAR: 'QE_RISK_COLLAR',
   RISK_ORDER_SIZE: 'QE_RISK_ORDER_SIZE',
@@ -107,6 +113,13 @@ export const ErrorCode = {
   RISK_HEDGE_THROTTLE: 'QE_RISK_HEDGE_THROTTLE',
   KILL_NOT_AUTHORIZED: 'QE_KILL_NOT_AUTHORIZED',
   KILL_BAD_COMMAND: 'QE_KILL_BAD_COMMAND',
+  RISK_AUDIT_FAILED: 'QE_RISK_AUDIT_FAILED',
+  // co-pilot, axes and decision audit (engine/copilot, docs/copilot.md)
+  COPILOT_UNAVAILABLE: 'QE_COPILOT_UNAVAILABLE',
+  COPILOT_TAKEN: 'QE_COPILOT_TAKEN',
+  AXE_NO_POSITION: 'QE_AXE_NO_POSITION',
+  AXE_UNKNOWN_CLIENT: 'QE_AXE_UNKNOWN_CLIENT',
+  AUDIT_STREAM: 'QE_AUDIT_STREAM',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -58,10 +58,13 @@ export interface EngineContext {
  */
 export interface EngineServices {
   hedger?: HedgeCanceller & object;
+  hedgeRouter?: import('./hedging/router.js').HedgeRouter;
   pnl?: PnlSource & object;
   hedgeGuard?: HedgeGuard;
   controls?: PreTradeControls;
   regime?: RegimeView;
+  risk?: import('./risk/attach.js').RiskModule;
+  copilot?: import('./copilot/service.js').CopilotService;
   [extra: string]: unknown;
 }
 

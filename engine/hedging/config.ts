@@ -87,6 +87,45 @@ export const hedgingConfigSchema = z
         unwindCostFrac: nonneg().max(1).default(1),
       })
       .prefault({}),
+    /** The hedge router (engine/hedging/router.ts): when it decides, how it executes, where it journals. */
+    router: z
+      .strictObject({
+        /** false: no router (decisions are neither made nor journaled); the cost model stays usable. */
+        enabled: z.boolean().default(true),
+        /** The timer: holds, paced slices, residuals and in-flight orders are looked at this often. */
+        reviewMs: z.number().int().min(10).max(60_000).default(500),
+        /** A residual that has not changed is decided again at most this often (a `none` is not re-journaled every review). */
+        redecideMs: z.number().int().min(100).max(3_600_000).default(30_000),
+        /** A paced plan is re-planned when the mid moved this far from the mid at its decision. */
+        replanMoveBps: pos().default(25),
+        /** IOC limit: this far beyond the touch of the venue it is sent to (walks at most that deep). */
+        limitBeyondTouchBps: nonneg().max(1_000).default(10),
+        /** After a refused child order (hedge guard, venue) the plan waits this long before it is re-evaluated. */
+        retryAfterMs: z.number().int().min(10).max(600_000).default(5_000),
+        /** A trade found without a decision at start-up (a crash between booking and deciding) is decided late only if younger than this; older ones are covered by the residual review. */
+        catchUpMaxAgeMs: z.number().int().min(0).default(600_000),
+        /** A late decision waits this long for a firm market, then decides on what it has (hold, or none). */
+        firmWaitMs: z.number().int().min(0).max(600_000).default(5_000),
+        /** false: the configured initialPosition is the desk's own book and is not hedged; only what the engine adds is. */
+        hedgeInitialPosition: z.boolean().default(false),
+        /** Recent decisions kept in memory for `decisions(limit)` (the journal keeps them all). */
+        keepDecisions: z.number().int().min(1).max(100_000).default(1_000),
+        /** Venue adapter: subject root of the venues and reply timeout (feeds/venue-sim.ts, engine/hedging/venue.ts). */
+        venuePrefix: z.string().regex(ID, 'must be 1-32 of A-Z a-z 0-9 _ -').default('venue'),
+        venueTimeoutMs: z.number().int().min(10).max(60_000).default(2_000),
+        journal: z
+          .strictObject({
+            /** JetStream stream holding decisions, order intents, fills, results and plan ends. */
+            stream: z.string().regex(ID, 'must be 1-32 of A-Z a-z 0-9 _ -').default('HEDGES'),
+            /** Subjects `<prefix>.decision|order|fill|result|refused|plan.<instrument>`; the stream takes `<prefix>.>`. */
+            subjectPrefix: z.string().regex(ID, 'must be 1-32 of A-Z a-z 0-9 _ -').default('hedge'),
+            /** Nats-Msg-Id de-duplication window: a re-publish after a crash within it is answered "duplicate". */
+            duplicateWindowMs: z.number().int().min(1_000).max(86_400_000).default(120_000),
+            ackTimeoutMs: z.number().int().min(10).max(60_000).default(2_000),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
   })
   .superRefine((c, ctx) => {
     // A correlation override below the floor would silently disable the proxy for that name.

@@ -49,3 +49,5 @@ export {
   type NatsVenueAdapterOptions,
   type NatsVenueAdapterStats,
 } from './venue.js';
+export { HedgeRouter, planIdOf, type HedgeDecisionRecord, type HedgeFillEvent, type PlanView, type ChildView, type PlanKind, type PlanState } from './router.js';
+export { HedgeJournal, type HedgeJournalConfig, type JournalPublish } from './journal.js';
