@@ -103,7 +103,7 @@ export function createWorkerPricer(config: Config, opts: WorkerPricerOptions = {
         if (job.timedOut) {
           throw new EngineError(ErrorCode.PRICER_TIMEOUT, `pricing batch of ${count} exceeded ${budget} ms`, { cause });
         }
-        if (/queue is full/i.test((cause as Error)?.message ?? '')) {
+        if (/queue is (full|at limit)/i.test((cause as Error)?.message ?? '')) {
           throw new EngineError(ErrorCode.PRICER_BUSY, 'pricer queue full', { cause });
         }
         throw new EngineError(ErrorCode.PRICER_FAILED, `pricer failed: ${(cause as Error)?.message}`, { cause });

@@ -32,7 +32,7 @@ import { acceptKey, IdSource, tradeIdFor } from './ids.js';
 import { moveBps } from './lastlook.js';
 import { isTerminal, transition } from './machine.js';
 import { parseRfqMessage, RFQ_KINDS, type RfqClientMessage, type RfqView } from './messages.js';
-import { checkSize, FirmPricer, onTick, shadingBps, sizeLimit } from './pricing.js';
+import { ceilTick, checkSize, FirmPricer, floorTick, onTick, shadingBps, sizeLimit } from './pricing.js';
 import { CreditBook } from './credit.js';
 import { SizeCheck, type RfqStateKind, type FirmQuote, type RfqRejectCode, type RfqRequest, type RfqState, type Side } from './types.js';
 
@@ -132,6 +132,10 @@ export class RfqService implements RequestHandler {
   controls: PreTradeControls | undefined;
   /** stress regime (engine/risk/attach-regime.ts): routes RFQs to a trader, shrinks automatic sizes */
   regime: RegimeView | undefined;
+  /** co-pilot (engine/copilot): a shown axe improves the client's automatic price; returns the price to quote */
+  priceAdjust: ((clientId: string, iid: number, side: Side, autoPrice: number, nowMs: number) => number) | undefined;
+  /** co-pilot: refuses a trader action on an RFQ another trader took over (rfq_take) */
+  traderGuard: ((s: Session, rfqId: string) => { code: string; message: string } | null) | undefined;
   private readonly listeners: RfqEventListener[] = [];
   /** stress note per queued RFQ: which regime sent it to a human */
   private readonly regimeNote = new Map<string, string>();
@@ -236,7 +240,9 @@ export class RfqService implements RequestHandler {
       const sizeMult = ra !== undefined && ra.sizeMult > 0 && ra.sizeMult <= 1 ? ra.sizeMult : 1;
       size = checkSize(m.size, ins, sizeLimit(rec, ins, this.u.config.tiers[String(tier) as '1' | '2' | '3'].maxSize) * sizeMult);
       marketFirm = this.marketFirm(iid);
-      const blocked = this.controls?.checkRfq(this.preTrade(s.client, tier, iid, m.side, m.size, undefined, now));
+      // risk limits judge well-formed requests only: a malformed size keeps its own code (QE_RFQ_BAD_SIZE / SIZE_LIMIT)
+      const wellFormed = s.role === 'client' && (size === SizeCheck.OK || size === SizeCheck.OVER_LIMIT);
+      const blocked = wellFormed ? this.controls?.checkRfq(this.preTrade(s.client, tier, iid, m.side, m.size, undefined, now)) : undefined;
       if (blocked) {
         this.requestsTotal.incLabel(blocked.code);
         this.d.out.sendTo(s, this.rejected(blocked.code, blocked.message, { id: m.id }));
@@ -251,9 +257,19 @@ export class RfqService implements RequestHandler {
           mid: mk.mid[iid], volFastBps: mk.volFastBps[iid], volSlowBps: mk.volSlowBps[iid], position: this.d.inventory.position[iid],
           imbalance: mk.imbalance[iid], compHalfSpreadBps: mk.halfSpreadBps[iid],
         }, shadingBps(rec, ins));
-        if (p !== null) auto = { price: p.price, mid: p.mid, bd: p.bd };
+        if (p !== null) {
+          // the balance sheet is not free: the funding cost of inventory this trade adds is in the price
+          const f = this.controls?.fundingCostBps?.(iid, tier, m.side === 'buy' ? -m.size : m.size) ?? 0;
+          const px = !(f > 0) ? p.price : m.side === 'buy' ? ceilTick(p.price * (1 + f / 1e4), ins.tickSize) : floorTick(p.price * (1 - f / 1e4), ins.tickSize);
+          auto = { price: px, mid: p.mid, bd: p.bd };
+        }
       }
       if (auto !== null && !stressed && tier !== 1) {
+        if (this.priceAdjust !== undefined) {
+          const adj = this.priceAdjust(s.client, iid, m.side, auto.price, now);
+          // an axe only ever improves the client's price, and never into nonsense
+          if (adj > 0 && Number.isFinite(adj) && (m.side === 'buy' ? adj <= auto.price : adj >= auto.price)) auto = { ...auto, price: adj };
+        }
         // the automatic price is about to be sent firm: the controls see it first
         const b = this.controls?.checkQuote(this.preTrade(s.client, tier, iid, m.side, m.size, auto.price, now));
         if (b) {
@@ -343,8 +359,6 @@ export class RfqService implements RequestHandler {
     if (sz !== SizeCheck.OK) return refuse(ErrorCode.RFQ_SIZE_LIMIT, 'size above your limit for streamed trades: send an RFQ');
     if (!this.creditOk(rec, s.client, iid, m.side, m.size)) return refuse(ErrorCode.RFQ_CREDIT_LIMIT, rec ? 'credit limit' : 'no credit line on record');
     if (!(m.price > 0) || !Number.isFinite(m.price)) return refuse(ErrorCode.RFQ_BAD_PRICE, 'price must be a positive number');
-    const blocked = this.controls?.checkAccept(this.preTrade(s.client, tier, iid, m.side, m.size, m.price, now));
-    if (blocked) return refuse(blocked.code, blocked.message);
     const q = this.d.stream.streamedQuote(tier, iid, m.sq);
     if (q === null) return refuse(ErrorCode.RFQ_STALE_QUOTE, m.sq === undefined ? 'no streamed quote' : `quote sq ${m.sq} is not among the last ${this.cfg.streamHistory} frames of your stream`);
     if (q.state !== 'firm') return refuse(ErrorCode.RFQ_MARKET_NOT_FIRM, `that quote was ${q.state}`);
@@ -352,6 +366,8 @@ export class RfqService implements RequestHandler {
     if (level === undefined) return refuse(ErrorCode.RFQ_SIZE_LIMIT, 'no band of that quote covers the size');
     const px = m.side === 'buy' ? level[2] : level[1];
     if (Math.abs(m.price - px) > 1e-9 * px) return refuse(ErrorCode.RFQ_PRICE_MISMATCH, `the quote's ${m.side === 'buy' ? 'ask' : 'bid'} for that size was ${px}`);
+    const blocked = this.controls?.checkAccept(this.preTrade(s.client, tier, iid, m.side, m.size, m.price, now));
+    if (blocked) return refuse(blocked.code, blocked.message);
     // the newest frame is live; an older one stays dealable for streamTtlMs after it was replaced
     const current = this.d.stream.streamedQuote(tier, iid);
     const replacedTs = current !== null && current.sq > q.sq ? (this.d.stream.streamedQuote(tier, iid, q.sq + 1)?.ts ?? q.ts) : NaN;
@@ -632,6 +648,11 @@ export class RfqService implements RequestHandler {
     const e = this.rfqs.get(m.rfqId);
     if (e === undefined || e.state.rfq.origin !== 'rfq') {
       this.d.out.sendTo(s, this.rejected(ErrorCode.RFQ_UNKNOWN_RFQ, 'no such RFQ', { id: m.id, rfqId: m.rfqId }));
+      return undefined;
+    }
+    const g = this.traderGuard?.(s, m.rfqId);
+    if (g) {
+      this.d.out.sendTo(s, this.rejected(g.code, g.message, { id: m.id, rfqId: m.rfqId }));
       return undefined;
     }
     return e;

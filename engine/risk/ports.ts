@@ -74,6 +74,8 @@ export interface PreTradeControls {
   /** an accept or a streamed trade, before last look (everything again, with the price) */
   checkAccept(r: PreTradeRequest): PreTradeRejection | null;
   onBooked(t: { clientId: string; tier: Tier; iid: number; deskQty: number; price: number; mid: number }, replay: boolean): void;
+  /** funding cost of carrying the inventory a trade of `deskQty` would add, bps of price (0 when it reduces inventory) */
+  fundingCostBps?(iid: number, tier: Tier, deskQty: number): number;
 }
 export interface PreTradeRejection {
   /** one of PRE_TRADE_REJECT_CODES (engine/errors.ts) */

@@ -5,6 +5,7 @@
 import t from 'tap';
 import { systemClock } from '../../engine/clock.js';
 import { CrmStore } from '../../engine/crm/store.js';
+import { ceilTick } from '../../engine/rfq/pricing.js';
 import { quietLog } from '../helpers/engine.js';
 import { rfq, rfqConfig, startRfqRig } from '../helpers/rfq.js';
 
@@ -44,7 +45,12 @@ t.test('rfq crm - a KV change re-tiers a connected client live; its stream and i
   t.equal(q3.t, 'quote_firm', 'override to tier 3: automatic again');
   const t3 = await c.waitFor((f) => f.t === 'q' && f.tr === 3 && f.st === 'firm');
   const band = t3.l.find((l: number[]) => l[0] >= 1e6);
-  t.equal(q3.price, band[2], 'priced at the tier-3 ask');
+  // the automatic RFQ price is the streamed ask plus the funding cost of the inventory it adds (engine/risk/controls.ts)
+  const iid = rig.te.config.instruments.findIndex((i) => i.id === 'EURUSD');
+  const f = rig.te.engine.services.controls?.fundingCostBps?.(iid, 3, -1e6) ?? 0;
+  const want = f > 0 ? ceilTick(band[2] * (1 + f / 1e4), rig.te.config.instruments[iid].tickSize) : band[2];
+  t.ok(f > 0, `a funding cost applies (${f.toFixed(3)} bp)`);
+  t.equal(q3.price, want, 'priced at the tier-3 ask plus the funding cost');
 
   await writer.patchClient('meridian', { creditLimit: 0 }, 'rm-jane');
   await until(() => rig.te.engine.directory?.get('meridian')?.creditLimit === 0, 'credit change applied');
