@@ -11,7 +11,7 @@ import { ConfigError, EngineError, ErrorCode } from './errors.js';
 import { crmConfigSchema } from './crm/options.js';
 import { copilotConfigSchema } from './copilot/config.js';
 import { hedgingConfigSchema } from './hedging/config.js';
-import { pnlConfigSchema } from './pnl/config.js';
+import { pnlConfigIssues, pnlConfigSchema } from './pnl/config.js';
 import { riskConfigSchema } from './risk/config.js';
 import { regimeConfigSchema } from './risk/regime.js';
 
@@ -343,6 +343,7 @@ export const configSchema = z
       }
     });
     if (c.rfq.lastLookHoldMs >= c.rfq.ttlMs) issue(['rfq', 'lastLookHoldMs'], 'must be shorter than rfq.ttlMs');
+    for (const m of pnlConfigIssues(c.pnl, c.instruments.map((i) => i.id))) issue(['pnl', 'instruments'], m);
     // every retry of an unknown outcome must fall inside the de-duplication window, or it could book twice
     if (c.booking.ackTimeoutMs * c.booking.maxAttempts >= c.booking.duplicateWindowMs)
       issue(['booking', 'duplicateWindowMs'], 'must exceed booking.ackTimeoutMs × booking.maxAttempts: retries must stay inside the window');

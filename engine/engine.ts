@@ -33,6 +33,8 @@ import { attach as attachPnl } from './pnl/attach.js';
 import { attach as attachRisk } from './risk/attach.js';
 import { attach as attachRegime } from './risk/attach-regime.js';
 import { attach as attachCopilot } from './copilot/attach.js';
+import { fileURLToPath } from 'node:url';
+import { serveScreen } from './screen/serve.js';
 
 export interface EngineOptions {
   readonly config: Config;
@@ -54,6 +56,8 @@ export interface EngineOptions {
   readonly killSwitch?: KillSwitch;
   /** modules to attach, in order (default: hedging, pnl, risk, regime, copilot; engine/extensions.ts) */
   readonly extensions?: ReadonlyArray<(ctx: EngineContext) => Promise<EngineExtension>>;
+  /** the built trader screen served at /screen/ (default: dist/screen next to this build; false: none) */
+  readonly screenDir?: string | false;
 }
 
 export const DEFAULT_EXTENSIONS = [attachHedging, attachPnl, attachRisk, attachRegime, attachCopilot] as const;
@@ -102,6 +106,11 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
     },
   });
   hot.sink = gateway;
+  if (o.screenDir !== false) {
+    const dir = o.screenDir ?? fileURLToPath(new URL('../screen/', import.meta.url));
+    const screen = serveScreen(gateway, dir, o.log);
+    if (screen.files === 0) o.log.warn({ dir }, 'trader screen not built: /screen/ answers 404 (npm run build)');
+  }
   let booking: Booking | undefined;
   await pricer.warm();
 
