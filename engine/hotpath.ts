@@ -538,9 +538,27 @@ export class HotPath {
         this.srcSpread[si][cell] = spreadMult;
         this.combine(cell);
         changed = true;
+        // a pull needs no price: publish it now rather than after the next pricing batch (the kill
+        // switch's latency); the batch that follows computes the same state and publishes nothing
+        if (this.ovMode[cell] === ST_PULLED && !this.closed) this.publishPulled(i, t);
       }
       if (changed) this.markDirty(i);
     }
+    this.flushBus();
+  }
+
+  /** Commits an explicit pulled frame for (iid, tier index) with the overlay's reason, unless already published. */
+  private publishPulled(iid: number, t: number): void {
+    const o = (iid * N_TIERS + t) * P_STRIDE;
+    const reason = this.ovReason[iid * N_TIERS + t];
+    if (this.pub[o + P_STATE] === ST_PULLED && this.pub[o + P_REASON] === reason && this.pub[o + P_SEQ] > 0) return;
+    const s = this.scratch;
+    for (let k = 0; k < P_STRIDE; k++) s[k] = this.pub[o + k];
+    s[P_STATE] = ST_PULLED;
+    s[P_REASON] = reason;
+    s[P_TS] = this.clock.nowMs();
+    s[P_NLEV] = 0;
+    this.commit(iid, t, s);
   }
 
   /** The most severe mode wins (the first source in OVERLAY_SOURCES order on a tie); multipliers multiply. */

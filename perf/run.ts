@@ -18,6 +18,9 @@
  * `--rfq-rate` RFQs/s (default 50) from a Tier 2 and a Tier 3 client whose CRM records the engine
  * process writes first (limits that never bind), accepting every firm quote: RFQ → quote_firm and
  * accept → trade_confirm (after the JetStream PubAck) latency, and every other answer by code.
+ * Under the same ticks it then times the kill switch (NATS `risk.kill` for tier 3 → the last of 50
+ * watched instruments' pulled/killed frames, 10 runs quick / 30 full) and reads the engine's trade
+ * booked → hedge decision histogram (lib/kill.ts).
  *
  * Options (perf/README.md): --quick | --grid | --rates/--instruments/--subscribers <a,b,c>,
  * --duration <s>, --warmup <s>, --repeat <n>, --watch <n> | --watch-fraction <x>,
@@ -41,9 +44,10 @@ import {
 } from './lib/procs.js';
 import { cdfChart, costChart, deliveredChart, markdownSummary, type RunResult, type ScenarioResult, type SystemResult } from './lib/report.js';
 import {
-  ALL_SYSTEMS, DEFAULT_WATCH_FRACTION, quickScenarios, perfConfigInput, socketPlan, subscriberProcesses, sweepScenarios, systemOrder, type Scenario,
+  ALL_SYSTEMS, DEFAULT_WATCH_FRACTION, quickScenarios, perfClientId, perfConfigInput, socketPlan, subscriberProcesses, sweepScenarios, systemOrder, type Scenario,
 } from './lib/scenarios.js';
 import { mergeRfqCounts, RFQ_INSTRUMENTS, RFQ_RATE_PER_SEC, rfqClients, type RfqResult } from './lib/rfq.js';
+import { histogramQuantilesMs, measureKillSwitch } from './lib/kill.js';
 import { cdfPoints, cpuPercent, evaluateGoals, medianOfRepeats, mergeHistograms, newLatencyHistogram, parsePrometheus, ratio, ratios, summarize } from './lib/stats.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -87,6 +91,9 @@ const scenarios: Scenario[] = o.quick
   : sweepScenarios({ grid: o.grid || custom, rates: list(o.rates), instruments: list(o.instruments), subscribers: list(o.subscribers), watch: fixedWatch, watchFraction });
 const warmupMs = Number(o.warmup ?? (o.quick ? 1 : 3)) * 1000;
 const durationMs = Number(o.duration ?? (o.quick ? 4 : 10)) * 1000;
+/** kill-switch runs after the RFQ window (kill, all pulled, release, all firm again) and the instruments watched */
+const killRuns = o.quick ? 10 : 30;
+const KILL_INSTRUMENTS = 50;
 const wantedSystems = (o.systems?.split(',') ?? ALL_SYSTEMS) as SystemKind[];
 const seed = Number(o.seed);
 const timeScale = Number(o['time-scale']);
@@ -316,6 +323,15 @@ async function runRfqPhase(ctx: Ctx, sc: Scenario, config: Config, configPath: s
     progress(`${sc.id} · rfq · draining`);
     // the ticks go on while the window's last answers arrive: the load stays what it was
     const rc = await request<RfqProcCollect>(rfqProc, { cmd: 'collect', drainMs: 3000 }, 30_000);
+    // risk latencies under the same background ticks: kill switch → last quote pulled, then the
+    // engine's trade → hedge decision histogram over the whole phase
+    const kill = await measureKillSwitch({
+      url, natsUrl: ctx.broker.url, secret, client: perfClientId(3, 0), tier: 3,
+      instruments: config.instruments.slice(0, Math.min(KILL_INSTRUMENTS, config.instruments.length)).map((i) => i.id),
+      runs: killRuns, progress: (s) => progress(`${sc.id} · risk · ${s}`),
+    });
+    const after = await fetch(`http://127.0.0.1:${ready.port}/metrics`).then((r) => r.text()).then(parsePrometheus);
+    const hedgeDecision = histogramQuantilesMs(after, 'qe_hedge_decision_latency_seconds');
     await request(ctx.loadgen, { cmd: 'stop' });
     feedStarted = false;
     const sc1 = await request<SubscriberCollect>(sub, { cmd: 'collect' }, 60_000);
@@ -338,6 +354,8 @@ async function runRfqPhase(ctx: Ctx, sc: Scenario, config: Config, configPath: s
       background: { ticksInPerSec: bg.server.ticksInPerSec, streamP50Us: bg.p50Us, streamP99Us: bg.p99Us, tradesJournaled: Number.isFinite(booked) ? booked : null },
       cpu: { engine: bg.cpu.sut, natsServer: bg.cpu.natsServer, other: bg.cpu.other },
       windowSec: Math.round((rc.elapsedUs / 1e6) * 100) / 100,
+      kill,
+      hedgeDecision,
     };
     hq.destroy();
     ha.destroy();

@@ -6,6 +6,7 @@ import type { SystemKind } from './ipc.js';
 import { compact, lineChart, type Series } from './svg.js';
 import type { GoalResult, LatencySummary, Ratios } from './stats.js';
 import { rfqMarkdown, type RfqResult } from './rfq.js';
+import { riskMarkdown } from './kill.js';
 
 export interface CpuFigures {
   /** % of one core over the measurement window */
@@ -170,6 +171,7 @@ export function markdownSummary(r: RunResult): string {
     L.push('');
   }
   L.push(...rfqMarkdown(r.rfq ?? []));
+  for (const x of r.rfq ?? []) if (!x.error) L.push(...riskMarkdown(x.kill, x.hedgeDecision, x.id));
   return L.join('\n');
 }
 

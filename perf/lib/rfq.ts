@@ -6,6 +6,7 @@
  * one WebSocket per RFQ client; each sends `rfq` at a fixed rate, accepts every `quote_firm` at once,
  * and times RFQ → quote_firm and accept → trade_confirm (the confirm follows the JetStream PubAck).
  */
+import type { HedgeDecisionResult, KillResult } from './kill.js';
 import type { ClientRecordInput } from '../../engine/crm/types.js';
 import type { LatencySummary } from './stats.js';
 import { perfClientId } from './scenarios.js';
@@ -102,6 +103,10 @@ export interface RfqResult {
   readonly background: { readonly ticksInPerSec: number; readonly streamP50Us: number; readonly streamP99Us: number; readonly tradesJournaled: number | null };
   readonly cpu: { readonly engine: number; readonly natsServer: number | null; readonly other: number | null };
   readonly windowSec: number;
+  /** kill switch → last affected quote pulled, after the RFQ window, same background ticks (lib/kill.ts) */
+  readonly kill?: KillResult;
+  /** trade booked → hedge decision from the engine's histogram; null = no decision in the phase */
+  readonly hedgeDecision?: HedgeDecisionResult | null;
   readonly error?: string;
 }
 

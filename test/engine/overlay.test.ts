@@ -53,7 +53,10 @@ t.test('overlay - kill pulls with reason killed, regime shrinks and widens, clea
   t.equal(hot.published(3, iid).state, 'firm');
 
   hot.overlay.set('kill', { mode: 'pulled', reason: 'killed' });
+  t.match(hot.published(3, iid), { state: 'pulled', reason: 'killed', levels: [] }, 'a pull is published at once, before any pricing batch');
+  const seqAtPull = hot.published(3, iid).seq;
   await settle();
+  t.equal(hot.published(3, iid).seq, seqAtPull, 'the batch that follows publishes nothing more');
   for (const tier of [1, 2, 3]) t.match(hot.published(tier, iid), { state: 'pulled', reason: 'killed', levels: [] }, `tier ${tier} killed`);
   t.match(hot.overlayOf(2, iid), { mode: 'pulled', reason: 'killed', sizeMult: 0.5, spreadMult: 2 });
 
