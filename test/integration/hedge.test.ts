@@ -163,7 +163,8 @@ t.test('hedge - a refused child order is recorded with its code and retried only
   const services = te.engine.services;
   const saved = services.hedgeGuard;
   let asked = 0;
-  services.hedgeGuard = { checkOrder: () => (asked++, { code: ErrorCode.RISK_COLLAR, message: 'test: outside the collar' }), onOrder() {}, onFill() {} };
+  // every child order is refused; only EURUSD's are counted (earlier tests' residuals in other names may be reviewed meanwhile)
+  services.hedgeGuard = { checkOrder: (o) => (o.instrument === 'EURUSD' && asked++, { code: ErrorCode.RISK_COLLAR, message: 'test: outside the collar' }), onOrder() {}, onFill() {} };
   t.teardown(() => void (services.hedgeGuard = saved));
   const i = rig.iid('EURUSD');
   const tradeId = await book('EURUSD', 'sell', 1e6);
