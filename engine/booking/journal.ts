@@ -17,9 +17,10 @@
  * tailing it, so a trade that landed without this process seeing its PubAck (a publish left in
  * flight by a killed predecessor, an unknown outcome) still reaches the ledger exactly once.
  */
-import { AckPolicy, ConsumerEvents, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, nanos, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type NatsError } from 'nats';
+import { AckPolicy, ConsumerEvents, DeliverPolicy, nanos, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type NatsError } from 'nats';
 import type { Config } from '../config.js';
 import { EngineError, ErrorCode } from '../errors.js';
+import { openJournalStream } from '../nats/journal-stream.js';
 import { encodeTrade, type TradeRecord } from './trade.js';
 
 export type PublishResult =
@@ -52,48 +53,7 @@ export class TradeJournal {
 
   /** Creates the stream if missing; refuses to start against a stream configured differently (QE_BOOKING_STREAM). */
   static async open(nc: NatsConnection, cfg: BookingConfig): Promise<TradeJournal> {
-    let jsm: JetStreamManager;
-    try {
-      jsm = await nc.jetstreamManager({ timeout: 5_000 });
-    } catch (cause) {
-      throw new EngineError(ErrorCode.BOOKING_STREAM, `JetStream is not available on the broker: ${(cause as Error).message}`, { cause });
-    }
-    const subject = `${cfg.subjectPrefix}.>`;
-    const want = {
-      name: cfg.stream,
-      subjects: [subject],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.New,
-      max_msgs: -1,
-      max_bytes: -1,
-      max_age: 0,
-      num_replicas: 1,
-      duplicate_window: nanos(cfg.duplicateWindowMs),
-      deny_delete: true,
-      deny_purge: true,
-    };
-    try {
-      const info = await jsm.streams.info(cfg.stream).catch((e: NatsError) => {
-        if (e.api_error?.err_code === 10059 || /not found/i.test(e.message)) return null;
-        throw e;
-      });
-      if (info === null) {
-        await jsm.streams.add(want);
-      } else {
-        const c = info.config;
-        if (c.storage !== StorageType.File || !c.subjects?.includes(subject) || c.retention !== RetentionPolicy.Limits || (c.max_age ?? 0) !== 0) {
-          throw new EngineError(
-            ErrorCode.BOOKING_STREAM,
-            `stream ${cfg.stream} exists with another configuration (storage ${c.storage}, subjects ${JSON.stringify(c.subjects)}, retention ${c.retention}, max_age ${c.max_age}): refusing to journal into it`,
-          );
-        }
-        if (c.duplicate_window !== want.duplicate_window) await jsm.streams.update(cfg.stream, { ...c, duplicate_window: want.duplicate_window });
-      }
-    } catch (cause) {
-      if (cause instanceof EngineError) throw cause;
-      throw new EngineError(ErrorCode.BOOKING_STREAM, `cannot create or check stream ${cfg.stream}: ${(cause as Error).message}`, { cause });
-    }
+    const jsm = await openJournalStream(nc, cfg, ErrorCode.BOOKING_STREAM);
     return new TradeJournal(nc, jsm, cfg);
   }
 

@@ -18,8 +18,9 @@
  * `hedge.decision.*` receive the decisions as they are journaled: a JetStream publish is also an
  * ordinary message on its subject.
  */
-import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamClient, type JetStreamManager, type NatsConnection, type NatsError } from 'nats';
+import { AckPolicy, DeliverPolicy, nanos, type JetStreamClient, type JetStreamManager, type NatsConnection, type NatsError } from 'nats';
 import { EngineError, ErrorCode } from '../errors.js';
+import { openJournalStream } from '../nats/journal-stream.js';
 import type { HedgingConfig } from './config.js';
 
 export type HedgeJournalConfig = HedgingConfig['router']['journal'];
@@ -44,44 +45,7 @@ export class HedgeJournal {
 
   /** Creates the stream if missing; refuses a stream configured differently (QE_HEDGE_JOURNAL). */
   static async open(nc: NatsConnection, cfg: HedgeJournalConfig): Promise<HedgeJournal> {
-    let jsm: JetStreamManager;
-    try {
-      jsm = await nc.jetstreamManager({ timeout: 5_000 });
-    } catch (cause) {
-      throw new EngineError(ErrorCode.HEDGE_JOURNAL, `JetStream is not available on the broker: ${(cause as Error).message}`, { cause });
-    }
-    const subject = `${cfg.subjectPrefix}.>`;
-    const want = {
-      name: cfg.stream,
-      subjects: [subject],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.New,
-      max_msgs: -1,
-      max_bytes: -1,
-      max_age: 0,
-      num_replicas: 1,
-      duplicate_window: nanos(cfg.duplicateWindowMs),
-      deny_delete: true,
-      deny_purge: true,
-    };
-    try {
-      const info = await jsm.streams.info(cfg.stream).catch((e: NatsError) => {
-        if (e.api_error?.err_code === 10059 || /not found/i.test(e.message)) return null;
-        throw e;
-      });
-      if (info === null) await jsm.streams.add(want);
-      else {
-        const c = info.config;
-        if (c.storage !== StorageType.File || !c.subjects?.includes(subject) || c.retention !== RetentionPolicy.Limits || (c.max_age ?? 0) !== 0) {
-          throw new EngineError(ErrorCode.HEDGE_JOURNAL, `stream ${cfg.stream} exists with another configuration (subjects ${JSON.stringify(c.subjects)}): refusing to journal into it`);
-        }
-        if (c.duplicate_window !== want.duplicate_window) await jsm.streams.update(cfg.stream, { ...c, duplicate_window: want.duplicate_window });
-      }
-    } catch (cause) {
-      if (cause instanceof EngineError) throw cause;
-      throw new EngineError(ErrorCode.HEDGE_JOURNAL, `cannot create or check stream ${cfg.stream}: ${(cause as Error).message}`, { cause });
-    }
+    const jsm = await openJournalStream(nc, cfg, ErrorCode.HEDGE_JOURNAL);
     return new HedgeJournal(nc, jsm, cfg);
   }
 
