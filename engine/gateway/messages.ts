@@ -83,7 +83,9 @@ export type ServerMessage = HelloMessage | SubscribedMessage | UnsubscribedMessa
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** Keys a client might use to pick a tier or a topic itself: refused as an entitlement breach (R17). */
 const ENTITLEMENT_KEYS = new Set(['tier', 'tr', 'topic', 'topics']);
-const MAX_ID_CHARS = 64;
+/** A request `id`: a string of at most this many characters, or a safe integer; echoed on the reply. */
+export const MAX_ID_CHARS = 64;
+export const BAD_REQUEST_ID = `id must be a string of at most ${MAX_ID_CHARS} characters or a safe integer`;
 const MAX_INSTRUMENT_CHARS = CLIENT_LIMITS.maxStrLength;
 
 /**
@@ -104,7 +106,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-function isRequestId(v: unknown): v is RequestId {
+export function isRequestId(v: unknown): v is RequestId {
   return (typeof v === 'string' && v.length <= MAX_ID_CHARS) || (typeof v === 'number' && Number.isSafeInteger(v));
 }
 
@@ -113,7 +115,7 @@ export function parseClientMessage(v: unknown): ClientMessage | ParseFailure {
   if (!isPlainObject(v)) return bad(B, 'message must be a map/object');
   let id: RequestId | undefined;
   if (v.id !== undefined) {
-    if (!isRequestId(v.id)) return bad(B, `id must be a string of at most ${MAX_ID_CHARS} characters or a safe integer`);
+    if (!isRequestId(v.id)) return bad(B, BAD_REQUEST_ID);
     id = v.id;
   }
   const t = v.t;

@@ -15,6 +15,7 @@
  */
 import type { EngineContext, EngineExtension } from '../extensions.js';
 import type { HedgingConfig } from './config.js';
+import { hedgeDesk } from './desk.js';
 import { HedgeJournal } from './journal.js';
 import { HedgeRouter } from './router.js';
 import { NatsVenueAdapter } from './venue.js';
@@ -28,6 +29,7 @@ export async function attach(ctx: EngineContext): Promise<EngineExtension> {
   ctx.booking.onBooked((b, replay) => router.onBooked(b.trade, replay));
   ctx.services.hedger = router;
   ctx.services.hedgeRouter = router;
+  ctx.gateway.addRequestHandler(hedgeDesk(router, ctx.gateway, ctx.clock));
   return {
     name: 'hedging',
     start: () => router.start(),

@@ -7,6 +7,7 @@
 import type { Clock } from '../clock.js';
 import { ErrorCode } from '../errors.js';
 import type { OutboundMessage, RequestRefusal, Session } from '../gateway/index.js';
+import { BAD_REQUEST_ID, isRequestId } from '../gateway/messages.js';
 import type { PnlSource } from '../risk/ports.js';
 import type { PnlConfig } from './config.js';
 import type { RiskLedger } from './ledger.js';
@@ -14,8 +15,6 @@ import { PnlBook, type HedgeFillInput, type PnlEventResult, type PnlTradeInput }
 
 export const PNL_KINDS: ReadonlySet<string> = new Set(['pnl', 'positions']);
 const ROLES: ReadonlySet<string> = new Set(['trader', 'admin']);
-const MAX_ID_CHARS = 64;
-const isId = (v: unknown) => (typeof v === 'string' && v.length <= MAX_ID_CHARS) || (typeof v === 'number' && Number.isSafeInteger(v));
 
 /** What the hedge router offers the P&L (structural: engine/hedging/router.ts need not import this). */
 export interface HedgeFillSource {
@@ -73,7 +72,7 @@ export class PnlService implements PnlSource {
   /** RequestHandler.handle for `pnl` / `positions`. */
   handle(s: Session, msg: Record<string, unknown>, out: PnlOut): RequestRefusal | void {
     const id = msg.id as string | number | undefined;
-    if (id !== undefined && !isId(id)) return { code: ErrorCode.WS_BAD_MESSAGE, message: `id must be a string of at most ${MAX_ID_CHARS} characters or a safe integer` };
+    if (id !== undefined && !isRequestId(id)) return { code: ErrorCode.WS_BAD_MESSAGE, message: BAD_REQUEST_ID };
     const allowed = msg.t === 'pnl' ? ['t', 'id', 'trades'] : ['t', 'id', 'all'];
     for (const k of Object.keys(msg)) if (!allowed.includes(k)) return { code: ErrorCode.WS_BAD_MESSAGE, message: `unknown field "${k}" in ${String(msg.t)}`, id };
     if (!ROLES.has(s.role)) {

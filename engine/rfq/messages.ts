@@ -5,6 +5,7 @@
  * rejection) and returns a value for every input.
  */
 import { ErrorCode } from '../errors.js';
+import { BAD_REQUEST_ID, isRequestId, MAX_ID_CHARS } from '../gateway/messages.js';
 import type { Breakdown, QueueReason, RfqStateKind, Side } from './types.js';
 
 export const RfqClientKind = {
@@ -135,7 +136,6 @@ export type RfqServerMessage = RfqStatusMessage | QuoteFirmMessage | TradeConfir
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** A client names neither tiers, topics nor other clients (R17). */
 const ENTITLEMENT_KEYS = new Set(['tier', 'tr', 'topic', 'topics', 'client', 'clientId', 'role']);
-const MAX_ID_CHARS = 64;
 const MAX_REASON_CHARS = 200;
 
 const FIELDS: Record<RfqClientKind, { readonly required: readonly string[]; readonly optional: readonly string[] }> = {
@@ -151,7 +151,7 @@ const FIELDS: Record<RfqClientKind, { readonly required: readonly string[]; read
 const bad = (message: string, id?: Id, code: RfqParseFailure['code'] = ErrorCode.WS_BAD_MESSAGE): RfqParseFailure =>
   id === undefined ? { t: 'invalid', code, message } : { t: 'invalid', code, message, id };
 
-const isId = (v: unknown): v is Id => (typeof v === 'string' && v.length <= MAX_ID_CHARS) || (typeof v === 'number' && Number.isSafeInteger(v));
+const isId = (v: unknown): v is Id => isRequestId(v);
 const isToken = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= MAX_ID_CHARS;
 
 /** `v` is a decoded plain object whose `t` is in RFQ_KINDS. */
@@ -161,7 +161,7 @@ export function parseRfqMessage(v: Record<string, unknown>): RfqClientMessage | 
   if (spec === undefined) return bad('unknown message type');
   let id: Id | undefined;
   if (v.id !== undefined && spec.optional.includes('id')) {
-    if (!isId(v.id)) return bad(`id must be a string of at most ${MAX_ID_CHARS} characters or a safe integer`);
+    if (!isId(v.id)) return bad(BAD_REQUEST_ID);
     id = v.id;
   }
   for (const k of Object.keys(v)) {

@@ -10,10 +10,10 @@
  */
 import type { EngineContext, EngineExtension } from '../extensions.js';
 import type { RequestRefusal, Session } from '../gateway/index.js';
+import { BAD_REQUEST_ID, isRequestId } from '../gateway/messages.js';
 import { ErrorCode } from '../errors.js';
 import { RegimeService, type RegimeChange } from './regime-service.js';
 
-const MAX_ID_CHARS = 64;
 
 /** The NATS record of one change (docs/protocol.md § Stress regime). */
 export function regimeChangeRecord(c: RegimeChange): Record<string, unknown> {
@@ -52,8 +52,8 @@ export async function attach(ctx: EngineContext): Promise<EngineExtension> {
     kinds: new Set(['regimes']),
     handle(session: Session, msg: Record<string, unknown>): RequestRefusal | void {
       const id = msg.id;
-      if (id !== undefined && !((typeof id === 'string' && id.length <= MAX_ID_CHARS) || (typeof id === 'number' && Number.isSafeInteger(id)))) {
-        return { code: ErrorCode.WS_BAD_MESSAGE, message: `id must be a string of at most ${MAX_ID_CHARS} characters or a safe integer` };
+      if (id !== undefined && !isRequestId(id)) {
+        return { code: ErrorCode.WS_BAD_MESSAGE, message: BAD_REQUEST_ID };
       }
       for (const k of Object.keys(msg)) {
         if (k !== 't' && k !== 'id') return { code: ErrorCode.WS_BAD_MESSAGE, message: `unknown field ${JSON.stringify(k.slice(0, 32))} in regimes`, id: id as string | number | undefined };

@@ -10,6 +10,7 @@ import { decode, encode } from '@msgpack/msgpack';
 import { ErrorCode } from '../../engine/errors.js';
 import type { HedgeDecisionRecord } from '../../engine/hedging/router.js';
 import { venueFillSubject } from '../../engine/wire/venue.js';
+import { TestClient } from '../helpers/client.js';
 import { trade } from '../helpers/trades.js';
 import { axedDirectory, hedgeConfig, readHedgeJournal, startHedgeRig, until, type HedgeEntry, type HedgeRig } from '../hedging/rig.js';
 
@@ -223,4 +224,25 @@ t.test('hedge - exactly one decision per trade; bad input refused and counted', 
   t.match(metrics, /qe_hedge_errors_total\{code="QE_HEDGE_UNKNOWN_ORDER"\} [1-9]/, 'unknown-order fills counted in metrics');
   t.match(metrics, /qe_hedge_decision_latency_seconds_count [1-9]/, 'decision latency histogram filled');
   t.match(metrics, /qe_hedge_decisions_total\{option="immediate"\} [1-9]/, 'decisions counted by option');
+});
+
+t.test('hedge - the desk reads plans and decisions over WebSocket; decisions are pushed; a client is refused', async (t) => {
+  const desk = await TestClient.connect(te.url, TestClient.token(te.secret, 'desk', 600, 'trader'));
+  const client = await TestClient.connect(te.url, TestClient.token(te.secret, 'atlas'));
+  t.teardown(() => {
+    desk.close();
+    client.close();
+  });
+  const tradeId = await book('EURUSD', 'sell', 1e6);
+  const pushed = await desk.waitFor((f) => f.t === 'hedge_decision' && f.decision?.tradeId === tradeId, 5000, 'hedge_decision push');
+  t.match(pushed.decision, { tradeId, instrument: 'EURUSD', reasonText: String }, 'the live decision is pushed with its reason');
+  desk.send({ t: 'hedges', id: 'h1' });
+  const r = await desk.waitFor((f) => f.t === 'hedges' && f.id === 'h1');
+  t.ok(Array.isArray(r.plans), 'working plans');
+  t.ok(r.decisions.some((d: HedgeDecisionRecord) => d.tradeId === tradeId), 'the newest decisions include it');
+  client.send({ t: 'hedges', id: 'c1' });
+  t.match(await client.waitFor((f) => f.id === 'c1'), { t: 'rejected', code: 'QE_RFQ_NOT_ENTITLED' }, 'a client token is refused');
+  t.notOk(client.frames.some((f) => f.t === 'hedge_decision'), 'clients never get decisions');
+  desk.send({ t: 'hedges', id: 'h2', x: 1 });
+  t.match(await desk.waitFor((f) => f.id === 'h2'), { t: 'error', code: 'QE_WS_BAD_MESSAGE' }, 'an unknown field is refused');
 });
