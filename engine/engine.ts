@@ -35,6 +35,7 @@ import { attach as attachRegime } from './risk/attach-regime.js';
 import { attach as attachCopilot } from './copilot/attach.js';
 import { fileURLToPath } from 'node:url';
 import { serveScreen } from './screen/serve.js';
+import { crmDesk } from './crm/desk.js';
 
 export interface EngineOptions {
   readonly config: Config;
@@ -108,8 +109,7 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
   hot.sink = gateway;
   if (o.screenDir !== false) {
     const dir = o.screenDir ?? fileURLToPath(new URL('../screen/', import.meta.url));
-    const screen = serveScreen(gateway, dir, o.log);
-    if (screen.files === 0) o.log.warn({ dir }, 'trader screen not built: /screen/ answers 404 (npm run build)');
+    serveScreen(gateway, dir, o.log);
   }
   let booking: Booking | undefined;
   await pricer.warm();
@@ -211,6 +211,7 @@ export async function startEngine(o: EngineOptions): Promise<Engine> {
     throw e;
   }
   gateway.requests = rfq;
+  if (crm !== undefined) gateway.addRequestHandler(crmDesk(crm, gateway, clock, o.log));
   rfq.start();
 
   // Quotes for venues and other gateways. While disconnected the client would buffer and then

@@ -169,6 +169,7 @@ export class HotPath {
   private readonly ovSize: Float64Array;
   private readonly ovSpread: Float64Array;
   private readonly lotSize: Float64Array;
+  private readonly tickSize: Float64Array;
   /** QuoteOverlay (engine/risk/ports.ts): kill switch, regime and loss limit write here */
   readonly overlay: QuoteOverlay;
   /** frames of the current batch waiting for the NATS quote bus: (iid·3 + tier index, copy) */
@@ -226,6 +227,7 @@ export class HotPath {
     this.ovSize = new Float64Array(cells).fill(1);
     this.ovSpread = new Float64Array(cells).fill(1);
     this.lotSize = Float64Array.from(cfg.instruments, (ins) => ins.lotSize);
+    this.tickSize = Float64Array.from(cfg.instruments, (ins) => ins.tickSize);
     this.busCell = new Int32Array(this.pricer.capacity * N_TIERS);
     this.busFrames = new Array<Uint8Array>(this.pricer.capacity * N_TIERS).fill(EMPTY_FRAME);
     this.overlay = {
@@ -377,8 +379,10 @@ export class HotPath {
               // stress policy: smaller (whole lots) and wider around the same mid; the gate still rules
               const lot = this.lotSize[iid];
               size = lot > 0 ? Math.floor((size * sizeMult) / lot) * lot : size * sizeMult;
-              bid = mid - (mid - bid) * spreadMult;
-              ask = mid + (ask - mid) * spreadMult;
+              // widened outward onto the tick grid: never tighter than asked, never off-grid
+              const tick = this.tickSize[iid];
+              bid = Math.floor((mid - (mid - bid) * spreadMult) / tick + 1e-9) * tick;
+              ask = Math.ceil((mid + (ask - mid) * spreadMult) / tick - 1e-9) * tick;
             }
             const g = gateLevel(mid, size, bid, ask, this.minSpreadBps, collar, maxSize, minSize);
             if (g !== GateResult.OK) {

@@ -3,6 +3,8 @@
 # a real nats-server and real WebSocket clients), and ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# the trader screen's browser test needs Debian's chromium: installed when missing (0 skips that)
+export QE_NEED_CHROMIUM="${QE_NEED_CHROMIUM:-1}"
 source scripts/ensure.sh || exit 1
 
 files=$(find dist/test -name '*.test.js' | sort)

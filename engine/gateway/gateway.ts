@@ -229,6 +229,8 @@ export class Gateway {
   private readonly skewSec: number;
   private readonly n: number;
   private readonly ids: readonly string[];
+  /** tick size per instrument, parallel to `ids` (hello.ticks) */
+  private readonly ticks: readonly number[];
   private readonly index: ReadonlyMap<string, number>;
   /** topic of (tier, iid) at [(tier - 1) * n + iid] */
   private readonly binTopics: string[];
@@ -269,6 +271,7 @@ export class Gateway {
     this.skewSec = config.auth.clockSkewSec;
     this.log = opts.log ?? noopLog;
     this.ids = config.instruments.map((ins) => ins.id);
+    this.ticks = config.instruments.map((ins) => ins.tickSize);
     this.index = opts.universe.instrumentIndex;
     const n = (this.n = this.ids.length);
     this.binTopics = new Array<string>(3 * n);
@@ -562,6 +565,7 @@ export class Gateway {
       tiers: this.tiersOf(c),
       format: c.json ? 'json' : 'msgpack',
       instruments: this.ids,
+      ticks: this.ticks,
       serverTime: this.clock().nowMs(),
       exp: c.exp,
       limits: this.limits,

@@ -53,6 +53,8 @@ export interface HelloMessage {
   readonly tiers: readonly (1 | 2 | 3)[];
   readonly format: 'msgpack' | 'json';
   readonly instruments: readonly string[];
+  /** tick size of each instrument, parallel to `instruments` */
+  readonly ticks: readonly number[];
   /** epoch ms */
   readonly serverTime: number;
   /** the token's expiry, epoch s: the socket is closed with 4001 once it passes (plus skew) */

@@ -498,7 +498,10 @@ export class RfqService implements RequestHandler {
     const e = this.rfqs.get(entry.rfqId);
     if (e !== undefined) {
       const tr = transition(e.state, { t: 'booked', seq: b.seq });
-      if (tr.ok) this.setState(entry.rfqId, tr.next, this.clock.nowMs());
+      if (tr.ok) {
+        this.setState(entry.rfqId, tr.next, this.clock.nowMs());
+        if (tr.next.rfq.origin === 'rfq') this.tellTraders(entry.rfqId);
+      }
     }
     this.finish(entry, this.confirm(b), 'booked');
     if (push) this.d.out.sendToClient(entry.clientId, entry.result!);
@@ -515,14 +518,20 @@ export class RfqService implements RequestHandler {
       this.credit.of(entry.clientId).release(r.iid, r.side, r.size);
       if (e !== undefined) {
         const tr = transition(e.state, { t: 'book_failed', reason: o.reason });
-        if (tr.ok) this.setState(entry.rfqId, tr.next, now);
+        if (tr.ok) {
+          this.setState(entry.rfqId, tr.next, now);
+          if (tr.next.rfq.origin === 'rfq') this.tellTraders(entry.rfqId);
+        }
       }
       return this.finish(entry, this.rejected(ErrorCode.BOOKING_FAILED, 'the trade journal refused the trade: not booked', { acceptId: entry.acceptId, rfqId: entry.rfqId }), ErrorCode.BOOKING_FAILED);
     }
     // unknown: credit stays reserved, nothing is confirmed, retries continue with the same id
     if (e !== undefined) {
       const tr = transition(e.state, { t: 'book_unknown' });
-      if (tr.ok) this.setState(entry.rfqId, tr.next, now);
+      if (tr.ok) {
+        this.setState(entry.rfqId, tr.next, now);
+        if (tr.next.rfq.origin === 'rfq') this.tellTraders(entry.rfqId);
+      }
     }
     if (entry.status !== 'unknown') this.acceptsTotal.incLabel('unknown');
     entry.status = 'unknown';
@@ -612,8 +621,8 @@ export class RfqService implements RequestHandler {
 
   /** Relationship scores with their components and each client's record vs effective tier (trader/admin). */
   private scores(s: Session, id: string | number | undefined): void {
-    if (!TRADER_ROLES.has(s.role)) {
-      this.d.out.sendTo(s, this.rejected(ErrorCode.RFQ_NOT_ENTITLED, 'trader role required', { id }));
+    if (!TRADER_ROLES.has(s.role) && s.role !== 'rm') {
+      this.d.out.sendTo(s, this.rejected(ErrorCode.RFQ_NOT_ENTITLED, 'trader, rm or admin role required', { id }));
       return;
     }
     const dir = this.d.directory;

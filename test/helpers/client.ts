@@ -83,7 +83,7 @@ export class TestClient extends FrameRecorder {
     return c;
   }
 
-  static token(secret: Buffer, client: string, ttlSec = 600, role: 'client' | 'trader' | 'admin' = 'client'): string {
+  static token(secret: Buffer, client: string, ttlSec = 600, role: 'client' | 'trader' | 'rm' | 'admin' = 'client'): string {
     return mintToken(secret, { sub: client, role }, ttlSec, Math.floor(Date.now() / 1000));
   }
 
