@@ -184,6 +184,8 @@ if (!existsSync(CHROMIUM)) {
     t.equal(await rm.locator('[data-panel=rfq]').count(), 0, 'rm: no RFQ queue');
     t.equal(await rm.locator('[data-panel=controls]').count(), 0, 'rm: no controls');
     t.equal(await rm.locator('[data-panel=clients]').count(), 1, 'rm: the clients panel');
+    t.equal(await rm.locator('[data-panel=clients] [data-override]').count(), 1, 'rm: the tier override form (crm_override)');
+    t.equal(await page.locator('[data-panel=clients] [data-override]').count(), 0, 'trader: no override form');
     t.equal(await page.locator('[data-panel=controls]').count(), 0, 'trader: no controls');
     const asClient = await open('atlas', 'client');
     await asClient.waitForSelector('[data-refused]');

@@ -19,7 +19,7 @@ import { fmtAge } from './ui.js';
 const REFRESH_MS = 100;
 const AGE_MS = 500;
 /** kinds placed in a named panel; the rest go to "Other engine messages" */
-const PLACED: ReadonlySet<string> = new Set(['scores', 'axes', 'positions', 'pnl', 'hedges', 'risk_state', 'risk_ack', 'regimes', 'regime', 'axe_shown', 'copilot_closed', 'rfq_taken', 'hedges', 'hedge_decision']);
+const PLACED: ReadonlySet<string> = new Set(['scores', 'crm_override', 'axes', 'positions', 'pnl', 'hedges', 'risk_state', 'risk_ack', 'regimes', 'regime', 'axe_shown', 'copilot_closed', 'rfq_taken', 'hedges', 'hedge_decision']);
 
 const params = new URLSearchParams(location.search);
 const token = params.get('token') ?? sessionStorage.getItem('qe.token') ?? '';
@@ -191,7 +191,7 @@ function App() {
           <AxesPanel store={store} conn={conn} canAct={canTrade} />
           {role !== 'rm' && <PositionsPanel store={store} />}
           {role !== 'rm' && <HedgesPanel store={store} />}
-          <ClientsPanel store={store} role={role} />
+          <ClientsPanel store={store} role={role} conn={conn} />
           {role === 'admin' && <ControlsPanel store={store} conn={conn} />}
           <OtherPanel store={store} placed={PLACED} />
         </div>

@@ -242,10 +242,22 @@ interface ScoreRow {
   score: { score: number; components: Record<string, number>; proposedTier: number; trades: number } | null;
 }
 
-export function ClientsPanel(p: { store: Store; role: string }) {
+export function ClientsPanel(p: { store: Store; role: string; conn: Connection }) {
   const s = p.store;
   const e = s.kinds.get('scores');
   const rows = (e?.msg.clients ?? []) as ScoreRow[];
+  const [client, setClient] = useState('');
+  const [tier, setTier] = useState('1');
+  const [days, setDays] = useState('7');
+  const [why, setWhy] = useState('');
+  // docs/protocol.md § Trader messages: crm_override, rm and admin roles; the answer re-tiers the client live
+  const override = (clear: boolean) => {
+    const id = client.trim();
+    const msg: Record<string, unknown> = clear
+      ? { t: 'crm_override', clientId: id, tier: null }
+      : { t: 'crm_override', clientId: id, tier: Number(tier), reason: why.trim(), expiresAtMs: Date.now() + Math.round(Number(days) * 86_400_000) };
+    if (p.conn.request(msg, `${clear ? 'clear override of' : `override to tier ${tier} for`} ${id}`)) p.conn.request({ t: 'scores' }, 'reload client scores', undefined, true);
+  };
   return (
     <Panel id="clients" title="Clients" at={e?.at ?? null} staleMs={30_000}>
       {e === undefined ? (
@@ -272,9 +284,31 @@ export function ClientsPanel(p: { store: Store; role: string }) {
         </table>
       )}
       {p.role === 'rm' || p.role === 'admin' ? (
-        <p class="muted small">
-          override: the protocol has no override message yet; use <code>NATS_URL=… npm run crm -- override &lt;client&gt; --tier N --expires-in 7d --reason "…" --author &lt;you&gt;</code>
-        </p>
+        <form class="actions" data-override onSubmit={(ev) => { ev.preventDefault(); override(false); }}>
+          <label>
+            client
+            <select name="override-client" value={client} onChange={(ev) => setClient((ev.target as HTMLSelectElement).value)}>
+              <option value="">—</option>
+              {rows.map((c) => <option key={c.clientId} value={c.clientId}>{c.clientId}</option>)}
+            </select>
+          </label>
+          <label>
+            tier
+            <select name="override-tier" value={tier} onChange={(ev) => setTier((ev.target as HTMLSelectElement).value)}>
+              {['1', '2', '3'].map((t) => <option key={t} value={t}>{t}</option>)}
+            </select>
+          </label>
+          <label>
+            days
+            <input name="override-days" value={days} size={3} onInput={(ev) => setDays((ev.target as HTMLInputElement).value)} />
+          </label>
+          <label>
+            reason
+            <input name="override-reason" value={why} onInput={(ev) => setWhy((ev.target as HTMLInputElement).value)} />
+          </label>
+          <button type="submit" data-action="override" disabled={client === ''}>Override</button>
+          <button type="button" data-action="clear-override" disabled={client === ''} onClick={() => override(true)}>Clear</button>
+        </form>
       ) : null}
     </Panel>
   );
