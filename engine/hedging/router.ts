@@ -692,8 +692,8 @@ export class HedgeRouter implements HedgeCanceller {
     if (this.pending[iid].length > 0) {
       const firm = this.marketOf(iid).firm;
       if (!firm && now - this.startedAtMs < r.firmWaitMs) return;
-      const todo = this.pending[iid].splice(0);
-      for (const p of todo) await this.decideTrade(p);
+      const queued = this.pending[iid].splice(0);
+      for (const p of queued) await this.decideTrade(p);
       return;
     }
     // 3. proxies whose original has been taken off

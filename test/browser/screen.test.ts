@@ -54,7 +54,7 @@ if (!existsSync(CHROMIUM)) {
     for (const i of rig.te.config.instruments.map((x) => x.id)) {
       await page.waitForSelector(`[data-panel=board] tr[data-instrument="${i}"][data-state=firm]`, { timeout: 10_000 });
     }
-    t.pass('every instrument of the universe shows a firm ladder');
+    t.ok((await page.locator('[data-panel=board] tr[data-state=firm]').count()) >= rig.te.config.instruments.length, 'every instrument of the universe shows a firm ladder');
     const eurRow = await page.locator('[data-panel=board] tr[data-instrument=EURUSD][data-tier="1"]').innerText();
     t.match(eurRow, /firm/, 'state shown');
     t.match(eurRow, /1M\s+1\.0\d{4}\d? \/ 1\.0\d{4}\d?/, 'ladder band: size bid / ask at the instrument\'s decimals');
@@ -110,24 +110,20 @@ if (!existsSync(CHROMIUM)) {
     const pnlBefore = (await page.locator('[data-panel=positions] [data-pnl]').count()) > 0 ? await page.locator('[data-panel=positions] [data-pnl]').innerText() : '';
     const done = await accept(client, firm.quoteId, 'screen-acc-1');
     t.equal(done.t, 'trade_confirm', 'booked');
-    await page.waitForSelector(`[data-panel=positions] [data-blotter] tr[data-rfq="${q1.rfqId}"] [data-desk-qty="-1000000"]`, { timeout: 5_000 });
-    t.pass('the positions panel shows the trade: desk short 1M EURUSD');
+    t.ok(await settled(page.waitForSelector(`[data-panel=positions] [data-blotter] tr[data-rfq="${q1.rfqId}"] [data-desk-qty="-1000000"]`, { timeout: 5_000 })), 'the positions panel shows the trade: desk short 1M EURUSD');
     t.equal(await page.locator(`[data-panel=rfq] tr[data-rfq="${q1.rfqId}"]`).count(), 1, 'the RFQ moved to the recent list');
     if ((await page.locator('[data-panel=positions] [data-empty=positions], [data-panel=positions] [data-empty=pnl]').count()) === 0) {
       // the P&L module pushes pnl/positions: the panel must move after the trade
-      await page.waitForFunction((before) => (globalThis as any).document.querySelector('[data-panel=positions] [data-pnl]')?.innerText !== before, pnlBefore, { timeout: 10_000 });
-      t.pass('the P&L split moved after the trade (pushed by the P&L module)');
+      t.ok(await settled(page.waitForFunction((before) => (globalThis as any).document.querySelector('[data-panel=positions] [data-pnl]')?.innerText !== before, pnlBefore, { timeout: 10_000 })), 'the P&L split moved after the trade (pushed by the P&L module)');
       // positions are answered on request: the screen asks again every 5 s
-      await page.waitForSelector('[data-panel=positions] [data-positions] tr[data-instrument=EURUSD][data-position="-1000000"]', { timeout: 12_000 });
-      t.pass('the risk ledger shows the desk short 1M EURUSD');
+      t.ok(await settled(page.waitForSelector('[data-panel=positions] [data-positions] tr[data-instrument=EURUSD][data-position="-1000000"]', { timeout: 12_000 })), 'the risk ledger shows the desk short 1M EURUSD');
     } else {
       t.comment('pnl / positions not offered by this engine: the panel says so (checked below)');
     }
 
     if (rig.te.engine.services.hedgeRouter !== undefined) {
       // one hedge decision per booked trade, pushed to desk sockets
-      await page.waitForSelector('[data-panel=hedges] [data-decision=EURUSD]', { timeout: 10_000 });
-      t.pass('the working-hedges panel shows the router\'s decision for the trade');
+      t.ok(await settled(page.waitForSelector('[data-panel=hedges] [data-decision=EURUSD]', { timeout: 10_000 })), 'the working-hedges panel shows the router\'s decision for the trade');
     }
 
     // ── bad input gets a coded rejection shown to the trader and changes nothing ────────────
@@ -137,8 +133,7 @@ if (!existsSync(CHROMIUM)) {
     await page.waitForSelector(`[data-ticket="${q2.rfqId}"]`);
     await page.locator('[data-panel=rfq] input[name=size]').fill('-1000000');
     await page.locator('[data-panel=rfq] input[name=size]').press('Enter');
-    await page.waitForSelector('[data-panel=rfq] [data-log] li.error[data-code=QE_RFQ_BAD_SIZE]', { timeout: 5_000 });
-    t.pass('a negative size is refused with QE_RFQ_BAD_SIZE, shown under the ticket');
+    t.ok(await settled(page.waitForSelector('[data-panel=rfq] [data-log] li.error[data-code=QE_RFQ_BAD_SIZE]', { timeout: 5_000 })), 'a negative size is refused with QE_RFQ_BAD_SIZE, shown under the ticket');
     t.equal(client.frames.filter((f) => f.t === 'quote_firm' && f.rfqId === q2.rfqId).length, 0, 'no quote reached the client');
     await shot(page, 'rfq');
 
@@ -158,8 +153,7 @@ if (!existsSync(CHROMIUM)) {
     await page.locator('body').click({ position: { x: 5, y: 5 } });
     if (rig.te.engine.services.copilot !== undefined) {
       await page.keyboard.press('t');
-      await page.waitForSelector(`[data-panel=rfq] tr[data-rfq="${q3.rfqId}"] >> text=held by desk`, { timeout: 5_000 });
-      t.pass('"t" takes the RFQ over: the queue shows who holds it');
+      t.ok(await settled(page.waitForSelector(`[data-panel=rfq] tr[data-rfq="${q3.rfqId}"] >> text=held by desk`, { timeout: 5_000 })), '"t" takes the RFQ over: the queue shows who holds it');
     }
     const shown = Number(await page.locator('[data-panel=rfq] input[name=price]').inputValue());
     await page.keyboard.press('Enter');
@@ -197,6 +191,9 @@ if (!existsSync(CHROMIUM)) {
   });
 }
 
+
+/** Whether a wait (selector, function, frame) succeeded in time: a timeout is a failed assertion, not an exception. */
+const settled = (p: Promise<unknown>): Promise<boolean> => p.then(() => true, () => false);
 /** The kill switch pressed on the screen pulls that client's stream. */
 async function killStep(t: Test, rig: RfqRig, admin: Page, client: TestClient): Promise<void> {
   client.send({ t: 'sub', i: ['EURUSD'], id: 'k-sub' });
@@ -215,13 +212,11 @@ async function killStep(t: Test, rig: RfqRig, admin: Page, client: TestClient): 
   }
   const pulled = await client.waitFor(after((f) => f.t === 'q' && f.i === 'EURUSD' && f.st === 'pulled'), 5_000, 'a pulled frame after the kill');
   t.equal(pulled.rs, 'killed', 'the client\'s stream is pulled with reason killed');
-  await admin.waitForFunction(() => /northwind/.test((globalThis as any).document.querySelector('[data-panel=controls] [data-kind=risk_state][data-has=yes]')?.innerText ?? ''), undefined, { timeout: 5_000 });
-  t.pass('the controls panel lists the engaged switch');
+  t.ok(await settled(admin.waitForFunction(() => /northwind/.test((globalThis as any).document.querySelector('[data-panel=controls] [data-kind=risk_state][data-has=yes]')?.innerText ?? ''), undefined, { timeout: 5_000 })), 'the controls panel lists the engaged switch');
   await shot(admin, 'controls');
   const mark = client.frames.length;
   await admin.locator('[data-action=release]').click();
-  await client.waitFor((f) => client.frames.indexOf(f) >= mark && f.t === 'q' && f.i === 'EURUSD' && f.st === 'firm', 5_000, 'firm again after release');
-  t.pass('released from the screen: firm again');
+  t.ok(await settled(client.waitFor((f) => client.frames.indexOf(f) >= mark && f.t === 'q' && f.i === 'EURUSD' && f.st === 'firm', 5_000, 'firm again after release')), 'released from the screen: firm again');
   void rig;
 }
 
@@ -257,8 +252,7 @@ async function burstStep(t: Test, rig: RfqRig, page: Page): Promise<void> {
   // the burst is over and the feed has stopped: one more round of books, or the market goes stale
   // (staleAfterMs 300 in the test config) before the board is looked at on a slow machine
   await rig.tick();
-  await page.waitForSelector('[data-panel=board] tr[data-state=firm]', { timeout: 5_000 });
-  t.pass('the board still shows firm ladders');
+  t.ok(await settled(page.waitForSelector('[data-panel=board] tr[data-state=firm]', { timeout: 5_000 })), 'the board still shows firm ladders');
 }
 
 /** Builds dist/screen when its app.js is missing or older than a file of engine/screen/app; true when it built. */

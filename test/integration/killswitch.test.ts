@@ -68,8 +68,8 @@ t.test('killswitch - instrument level over WebSocket (admin): only that instrume
   const pulledAt = atlas.frames.indexOf(pulled);
   nudge(rig, 'UST-10Y');
   nudge(rig, 'EURUSD');
-  await atlas.next(firm('UST-10Y'), 3000, 'UST-10Y still firm');
-  t.pass('the other instrument keeps streaming firm');
+  const still = await atlas.next(firm('UST-10Y'), 3000, 'UST-10Y still firm');
+  t.match(still, { i: 'UST-10Y', st: 'firm' }, 'the other instrument keeps streaming firm');
   const st = await desk.waitFor((f) => f.t === 'risk_state' && f.switches.length === 1, 3000, 'risk_state pushed to the trader');
   t.match(st.switches[0], { level: 'instrument', target: 'EURUSD' });
   const r = await rfq(atlas, 'EURUSD', 'buy', 1e6);

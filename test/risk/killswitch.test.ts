@@ -219,5 +219,5 @@ t.test('loss limit - a loss beyond the limit trips once: everything pulled (risk
   t.same(overlay.pulled('loss'), []);
   const none = new LossLimit({ maxDailyLoss: 1000, checkMs: 1000, pnl: () => undefined, overlay, log: quiet, nowMs: () => T0, onTrip: () => t.fail('no source'), setBlocked: () => undefined });
   none.check();
-  t.pass('no P&L source attached: nothing to check');
+  t.same(overlay.pulled('loss'), [], 'no P&L source attached: nothing to check, nothing pulled');
 });
