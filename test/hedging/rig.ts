@@ -3,7 +3,7 @@
  * in this process on the same SyntheticMarket (so the engine's composite and the venues' books
  * agree), and a real engine. Also a reader of the hedge journal independent of the engine.
  */
-import { AckPolicy, DeliverPolicy, connect, type NatsConnection } from 'nats';
+import { connect, type NatsConnection } from 'nats';
 import type { Test } from 'tap';
 import { loadDefaultConfig, type Config } from '../../engine/config.js';
 import type { ClientDirectory, DeskAxes } from '../../engine/crm/types.js';
@@ -14,6 +14,7 @@ import { startVenueSim, type VenueSimHandle } from '../../feeds/venue-sim.js';
 import { MemoryDirectory, demoDirectory } from '../helpers/directory.js';
 import { startTestEngine, testConfig, type TestEngine } from '../helpers/engine.js';
 import { startBroker, type TestBroker } from '../helpers/nats.js';
+import { readStream } from '../helpers/trades.js';
 
 export const HEDGE_INSTRUMENTS = ['EURUSD', 'UST-10Y', 'ACME-27', 'ACME-33', 'STARK-35', 'CDX-IG'];
 
@@ -93,23 +94,7 @@ export interface HedgeEntry {
 
 /** Every entry of the hedge journal, read with a throw-away consumer (independent of the engine). */
 export async function readHedgeJournal(nc: NatsConnection, stream = 'HEDGES'): Promise<HedgeEntry[]> {
-  const jsm = await nc.jetstreamManager();
-  const last = (await jsm.streams.info(stream)).state.last_seq;
-  const out: HedgeEntry[] = [];
-  if (last === 0) return out;
-  const ci = await jsm.consumers.add(stream, { ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All, inactive_threshold: 10e9 });
-  const c = await nc.jetstream().consumers.get(stream, ci.name);
-  while (out.length === 0 || out[out.length - 1].seq < last) {
-    const it = await c.fetch({ max_messages: Math.min(1000, last - (out.length ? out[out.length - 1].seq : 0)), expires: 2000 });
-    let got = 0;
-    for await (const m of it) {
-      got++;
-      out.push({ seq: m.seq, subject: m.subject, msgId: m.headers?.get('Nats-Msg-Id'), rec: JSON.parse(new TextDecoder().decode(m.data)) });
-    }
-    if (got === 0) break;
-  }
-  await jsm.consumers.delete(stream, ci.name).catch(() => undefined);
-  return out;
+  return (await readStream(nc, stream)).map((m) => ({ seq: m.seq, subject: m.subject, msgId: m.msgId, rec: JSON.parse(new TextDecoder().decode(m.data)) }));
 }
 
 export async function until<T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 10_000): Promise<T> {

@@ -19,11 +19,19 @@ export interface JournalEntry {
   trade: TradeRecord | string;
 }
 
-/** Every entry of `stream`, read with a throw-away pull consumer (independent of the engine's reader). */
-export async function readJournal(nc: NatsConnection, stream = 'TRADES'): Promise<JournalEntry[]> {
+/** One stored message of a stream: its sequence, subject, Nats-Msg-Id and data. */
+export interface StreamMessage {
+  seq: number;
+  subject: string;
+  msgId: string | undefined;
+  data: Uint8Array;
+}
+
+/** Every message of `stream`, read with a throw-away pull consumer (independent of the engine's readers). */
+export async function readStream(nc: NatsConnection, stream: string): Promise<StreamMessage[]> {
   const jsm = await nc.jetstreamManager();
   const last = (await jsm.streams.info(stream)).state.last_seq;
-  const out: JournalEntry[] = [];
+  const out: StreamMessage[] = [];
   if (last === 0) return out;
   const ci = await jsm.consumers.add(stream, { ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All, inactive_threshold: 10e9 });
   const c = await nc.jetstream().consumers.get(stream, ci.name);
@@ -32,10 +40,15 @@ export async function readJournal(nc: NatsConnection, stream = 'TRADES'): Promis
     let got = 0;
     for await (const m of it) {
       got++;
-      out.push({ seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id'), trade: decodeTrade(m.data) });
+      out.push({ seq: m.seq, subject: m.subject, msgId: m.headers?.get('Nats-Msg-Id'), data: m.data });
     }
     if (got === 0) break;
   }
   await jsm.consumers.delete(stream, ci.name).catch(() => undefined);
   return out;
+}
+
+/** Every entry of the trade journal `stream`, decoded (or the decoder's complaint). */
+export async function readJournal(nc: NatsConnection, stream = 'TRADES'): Promise<JournalEntry[]> {
+  return (await readStream(nc, stream)).map((m) => ({ seq: m.seq, msgId: m.msgId, trade: decodeTrade(m.data) }));
 }

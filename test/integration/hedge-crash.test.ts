@@ -1,5 +1,5 @@
 /**
- * R20 for hedging under kill -9: an engine child process (test/hedging/hedge-child.ts) is SIGKILLed
+ * R20 for hedging under kill -9: an engine child process (test/helpers/engine-child.ts) is SIGKILLed
  * at random points while a client streams trades at it and the router hedges them against the venue
  * simulator (in this process, with latency, on the feed's own market), then started again. At the end:
  *
@@ -25,7 +25,7 @@ import { readJournal } from '../helpers/trades.js';
 import { hedgeConfig, readHedgeJournal, type HedgeEntry } from '../hedging/rig.js';
 
 const KILLS = Number(process.env.QE_HEDGE_KILLS ?? 18);
-const CHILD = new URL('../hedging/hedge-child.js', import.meta.url).pathname;
+const CHILD = new URL('../helpers/engine-child.js', import.meta.url).pathname;
 const INSTRUMENT = 'EURUSD';
 
 interface Ready { port: number; lastSeq: number; hedgeSeq: number; positions: number[] }
