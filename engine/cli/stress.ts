@@ -365,10 +365,15 @@ async function main(argv: string[]): Promise<number> {
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   process.once('SIGTERM', () => ac.abort());
+  // a closed stdout (`npm run stress | head`) ends the demo cleanly too: its broker and engine are stopped
+  process.stdout.on('error', () => ac.abort());
   const r = await runStressDemo({
     config, natsUrl: process.env.NATS_URL || undefined, seed: a.seed, ratePerSec: a.rate, timeScale: a.timeScale, stressStartMs: a.stressStartMs,
     stressDurationMs: a.stressDurationMs, watch: a.watch, maxMs: a.maxMs, tradeEveryMs: a.tradeEveryMs, hedgeSubject: a.hedgeSubject,
-    out: (l) => process.stdout.write(`${l}\n`), signal: ac.signal,
+    out: (l) => {
+      if (!ac.signal.aborted) process.stdout.write(`${l}\n`);
+    },
+    signal: ac.signal,
   });
   return r.recovered || ac.signal.aborted ? 0 : 1;
 }
