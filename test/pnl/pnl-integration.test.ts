@@ -121,6 +121,8 @@ t.test('pnl integration - real hedge fills from the router (venue simulator) lan
   t.ok(near(p.desk.spread + p.desk.hedgeCost + p.desk.markout + p.desk.inventory, p.desk.total), 'parts = total');
   t.ok(near(p.deskTotal, p.desk.total, 1e-6), `split total ${p.desk.total} = average-cost book ${p.deskTotal}`);
   t.ok(near(p.byClient.find((x: any) => x.clientId === 'atlas').hedgeCost + p.unattributed.hedgeCost, p.desk.hedgeCost), 'client + unattributed = desk hedge cost');
+  // the plan may still be filling: compare the ledger with inventory once no EURUSD plan is working
+  await until('the EURUSD hedge plan finished', () => rig.router.plans().every((pl) => pl.instrument !== 'EURUSD'), 15_000);
   desk.send({ t: 'positions', id: 'hp' });
   const pos = await desk.waitFor((f) => f.t === 'positions' && f.id === 'hp', 5000, 'positions answer');
   const eur = pos.instruments.find((r: any) => r.instrument === 'EURUSD');
