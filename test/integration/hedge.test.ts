@@ -57,7 +57,7 @@ t.test('hedge - small liquid trade → immediate: IOC on the best venues, fills 
   t.equal(d.side, 'buy', 'the desk buys back');
   for (const k of ['immediate', 'paced', 'hold', 'proxy'] as const) t.ok(d.options && k in d.options, `estimate of ${k} recorded`);
   t.match(d.reasonText, /immediate/, 'reason in words');
-  await until('plan done', () => router.plans().every((p) => p.planId !== d.planId) && te.engine.inventory.position[i] === 0, 5000);
+  await until('plan done', () => router.plans().every((p) => p.planId !== d.planId) && te.engine.inventory.position[i] === 0, 15_000);
   const j = await readHedgeJournal(rig.nc);
   const es = entriesOf(j, d.planId);
   t.equal(es[0].rec.k, 'decision', 'decision journaled first');
@@ -156,7 +156,7 @@ t.test('hedge - stressed regime: paced or proxy preferred over crossing at once'
   // back to normal; the 60 s plan is cancelled and what is left is decided again (immediate now)
   services.regime = saved;
   await router.cancelWorking({ level: 'instrument', target: 'EURUSD' }, 'test over');
-  await until('EURUSD flat again', () => te.engine.inventory.position[rig.iid('EURUSD')] === 0, 5_000);
+  await until('EURUSD flat again', () => te.engine.inventory.position[rig.iid('EURUSD')] === 0, 20_000);
   t.ok(router.decisions(1000).some((x) => x.kind === 'review' && x.instrument === 'EURUSD' && x.ts > d.ts), 'the residual was decided again by the timer');
 });
 
@@ -179,7 +179,7 @@ t.test('hedge - a refused child order is recorded with its code and retried only
   t.equal(entriesOf(j, d.planId).filter((e) => e.rec.k === 'order').length, 0, 'nothing sent');
   t.equal(te.engine.inventory.position[i], 1e6, 'position unchanged');
   services.hedgeGuard = saved;
-  await until('hedged once the guard allows it', () => te.engine.inventory.position[i] === 0, 5000);
+  await until('hedged once the guard allows it', () => te.engine.inventory.position[i] === 0, 15_000);
   t.equal(te.engine.inventory.position[i], 0, 'hedged after the guard allowed it');
 });
 
