@@ -38,6 +38,8 @@ import type { OverlayReason, OverlaySetting, OverlaySource, QuoteOverlay } from 
 /** Where quote frames go: the WebSocket gateway. */
 export interface QuoteSink {
   publishBinary(tier: number, iid: number, frame: Uint8Array): void;
+  /** whether any socket (either format) is subscribed to (tier, iid) now */
+  hasSubscribers?(tier: number, iid: number): boolean;
   wantsJson(tier: number, iid: number): boolean;
   publishJson(tier: number, iid: number, frame: string): void;
 }
@@ -542,9 +544,12 @@ export class HotPath {
         this.srcSpread[si][cell] = spreadMult;
         this.combine(cell);
         changed = true;
-        // a pull needs no price: publish it now rather than after the next pricing batch (the kill
-        // switch's latency); the batch that follows computes the same state and publishes nothing
-        if (this.ovMode[cell] === ST_PULLED && !this.closed) this.publishPulled(i, t);
+        // A pull needs no price: a stream somebody is subscribed to gets its pulled frame now (the
+        // kill switch's latency), not after the next pricing batch; the rest (NATS quote subjects
+        // only) follows in that batch, which computes the same pulled state, within milliseconds.
+        // Publishing all of them here would cost a global kill one commit per (instrument, tier)
+        // before the first socket hears anything (the frames leave when this task returns).
+        if (this.ovMode[cell] === ST_PULLED && !this.closed && this.sink?.hasSubscribers?.(t + 1, i) !== false) this.publishPulled(i, t);
       }
       if (changed) this.markDirty(i);
     }

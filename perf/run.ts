@@ -332,6 +332,7 @@ async function runRfqPhase(ctx: Ctx, sc: Scenario, config: Config, configPath: s
     });
     const after = await fetch(`http://127.0.0.1:${ready.port}/metrics`).then((r) => r.text()).then(parsePrometheus);
     const hedgeDecision = histogramQuantilesMs(after, 'qe_hedge_decision_latency_seconds');
+    kill.engineApply = histogramQuantilesMs(after, 'qe_kill_switch_apply_seconds', 'action="kill"');
     await request(ctx.loadgen, { cmd: 'stop' });
     feedStarted = false;
     const sc1 = await request<SubscriberCollect>(sub, { cmd: 'collect' }, 60_000);

@@ -409,6 +409,12 @@ export class Gateway {
     this.publishedTotal.inc(tier - 1);
   }
 
+  /** Whether any socket, of either format, is subscribed to (tier, iid) now. Cold path (overlays). */
+  hasSubscribers(tier: Tier, iid: number): boolean {
+    const k = (tier - 1) * this.n + iid;
+    return this.app.numSubscribers(this.binTopics[k]) > 0 || (this.jsonConns > 0 && this.app.numSubscribers(this.jsonTopics[k]) > 0);
+  }
+
   /** Whether any live JSON socket wants (tier, iid): lets the engine skip JSON.stringify when none does. */
   wantsJson(tier: Tier, iid: number): boolean {
     // most deployments have no JSON sockets at all: skip the uWS topic lookup per frame then

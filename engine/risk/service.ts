@@ -84,7 +84,7 @@ export class RiskService {
     this.r = d.universe.config.risk;
     this.applySeconds = new client.Histogram({
       name: 'qe_kill_switch_apply_seconds',
-      help: 'Kill switch: command received → quote overlay and client pulls applied (the pulled frames go out in the next pricing batch)',
+      help: 'Kill switch: command received → quote overlay and client pulls applied (the pulled frames are published within it)',
       labelNames: ['action'],
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [d.registry],

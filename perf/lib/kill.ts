@@ -27,6 +27,8 @@ export interface KillResult {
   readonly lastPulled: LatencySummary;
   /** per run: command sent → NATS reply (the engine applied and audited it), µs */
   readonly reply: LatencySummary;
+  /** the engine's own `qe_kill_switch_apply_seconds{action="kill"}`: command received → pulled frames published */
+  engineApply?: HedgeDecisionResult | null;
   readonly error?: string;
 }
 
@@ -139,11 +141,12 @@ export async function measureKillSwitch(o: {
 }
 
 /** Quantiles of a Prometheus histogram (seconds) from its cumulative buckets, linear inside a bucket; ms. */
-export function histogramQuantilesMs(metrics: Map<string, number>, name: string): HedgeDecisionResult | null {
+export function histogramQuantilesMs(metrics: Map<string, number>, name: string, label?: string): HedgeDecisionResult | null {
   const buckets: Array<[number, number]> = [];
   let count = 0;
   let sum = 0;
   for (const [k, v] of metrics) {
+    if (label !== undefined && !k.includes(label)) continue;
     if (k.startsWith(`${name}_bucket{`)) {
       const m = /le="([^"]+)"/.exec(k);
       if (m) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), v]);
@@ -192,6 +195,9 @@ export function riskMarkdown(kill: KillResult | undefined, hedge: HedgeDecisionR
     L.push(`| command → last affected quote pulled | ${us(kill.lastPulled.p50Us)} | ${us(kill.lastPulled.p90Us)} | ${us(kill.lastPulled.p99Us)} | ${us(kill.lastPulled.maxUs)} | ${kill.lastPulled.samples} |`);
     L.push(`| command → NATS reply (applied and audited) | ${us(kill.reply.p50Us)} | ${us(kill.reply.p90Us)} | ${us(kill.reply.p99Us)} | ${us(kill.reply.maxUs)} | ${kill.reply.samples} |`);
     L.push('');
+    if (kill.engineApply) {
+      L.push(`Inside the engine (\`qe_kill_switch_apply_seconds{action="kill"}\`, ${kill.engineApply.count} commands, bucket-interpolated): command received → pulled frames published p50 ${ms(kill.engineApply.p50Ms)} ms, p99 ${ms(kill.engineApply.p99Ms)} ms; the rest is the broker hop in, the queue behind the engine's tick work, and the frames' way out.`, '');
+    }
     if (kill.failures > 0 || kill.error) L.push(`Failed runs: ${kill.failures}${kill.error ? ` (${kill.error})` : ''}.`, '');
   }
   if (hedge !== undefined) {

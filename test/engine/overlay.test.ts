@@ -88,3 +88,25 @@ t.test('overlay - bad settings are refused with a code and change nothing', asyn
   t.equal(hot.overlayOf(1, iid).mode, null, 'nothing was set');
   hot.close();
 });
+
+t.test('overlay - a pull is published at once only where a socket is subscribed; the rest follows with the next batch', async (t) => {
+  const { hot, iid, tick, settle } = await rig();
+  const published: string[] = [];
+  hot.sink = {
+    publishBinary: (tier, i) => void published.push(`${tier}/${i}`),
+    wantsJson: () => false,
+    publishJson: () => undefined,
+    hasSubscribers: (tier) => tier === 3,
+  };
+  tick();
+  tick();
+  await settle();
+  published.length = 0;
+  hot.overlay.set('kill', { mode: 'pulled', reason: 'killed' }, iid);
+  t.same(published, [`3/${iid}`], 'only the subscribed stream (tier 3) is published inside the command');
+  t.equal(hot.published(2, iid).state, 'firm', 'tier 2 (no subscriber) not yet');
+  await settle();
+  for (const tier of [1, 2, 3]) t.match(hot.published(tier, iid), { state: 'pulled', reason: 'killed' }, `tier ${tier} pulled after the batch`);
+  t.equal(published.filter((p) => p === `3/${iid}`).length, 1, 'the subscribed stream is not published twice');
+  hot.close();
+});
