@@ -54,6 +54,7 @@ export interface EngineOptions {
   readonly directory?: ClientDirectory;
   /** false: no CRM at all (every RFQ then queues with reason `limit`); ignored when `directory` is given */
   readonly crm?: boolean;
+  /** R7 kill switch for an engine run without the risk module (`extensions` without it); the risk module replaces it */
   readonly killSwitch?: KillSwitch;
   /** modules to attach, in order (default: hedging, pnl, risk, regime, copilot; engine/extensions.ts) */
   readonly extensions?: ReadonlyArray<(ctx: EngineContext) => Promise<EngineExtension>>;
