@@ -6,20 +6,13 @@
  * flood of alerts. The counter is never rate limited.
  */
 import type { Registry } from 'prom-client';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, PRE_TRADE_REJECT_CODES } from '../errors.js';
 import type { Logger } from '../hotpath.js';
 import { HotCounter } from '../metrics.js';
 
 /** Every code a breach may carry: the pre-trade codes, the hedge guard's, and a hedge refused by the kill switch. */
 export const BREACH_CODES = [
-  ErrorCode.RISK_COLLAR,
-  ErrorCode.RISK_ORDER_SIZE,
-  ErrorCode.RISK_ORDER_VALUE,
-  ErrorCode.RISK_POSITION_LIMIT,
-  ErrorCode.RISK_DESK_LIMIT,
-  ErrorCode.RISK_THROTTLED,
-  ErrorCode.RISK_BALANCE_SHEET,
-  ErrorCode.RISK_LOSS_LIMIT,
+  ...PRE_TRADE_REJECT_CODES,
   ErrorCode.RISK_OTR,
   ErrorCode.RISK_HEDGE_THROTTLE,
   ErrorCode.RFQ_KILL_SWITCH,

@@ -11,25 +11,23 @@
  *     engine had replayed), and no Nats-Msg-Id is in the hedge journal twice.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { decode } from '@msgpack/msgpack';
 import { connect } from 'nats';
 import { deskQty } from '../../engine/booking/trade.js';
 import { startFeed } from '../../feeds/publisher.js';
 import { startVenueSim } from '../../feeds/venue-sim.js';
 import { TestClient, type Frame } from '../helpers/client.js';
+import { spawnEngineChild, type EngineChild } from '../helpers/engine-child-proc.js';
 import { startBroker } from '../helpers/nats.js';
 import { readJournal } from '../helpers/trades.js';
 import { hedgeConfig, readHedgeJournal, type HedgeEntry } from '../hedging/rig.js';
 
 const KILLS = Number(process.env.QE_HEDGE_KILLS ?? 18);
-const CHILD = new URL('../helpers/engine-child.js', import.meta.url).pathname;
 const INSTRUMENT = 'EURUSD';
 
-interface Ready { port: number; lastSeq: number; hedgeSeq: number; positions: number[] }
-interface Child { proc: ChildProcess; loaded: Promise<void>; ready: Promise<Ready>; stopped: Promise<Ready>; exited: Promise<void>; go(): void }
+type Child = EngineChild;
 
 t.test(`hedge crash - SIGKILL at ${KILLS} random points while hedging: one decision per trade, no order twice, inventory = trades + journaled fills`, async (t) => {
   const broker = await startBroker(t);
@@ -59,42 +57,11 @@ t.test(`hedge crash - SIGKILL at ${KILLS} random points while hedging: one decis
     await Promise.all([nc.close(), feedNc.close(), simNc.close()]);
   });
 
-  const spawnChild = (): Child => {
-    const proc = spawn(process.execPath, [CHILD], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    live.add(proc);
-    const stderr: string[] = [];
-    proc.stderr!.on('data', (d) => stderr.push(String(d)));
-    const lines = createInterface({ input: proc.stdout! });
-    let onLoaded!: () => void;
-    let onReady!: (r: Ready) => void;
-    let onStopped!: (r: Ready) => void;
-    let onFail!: (e: Error) => void;
-    const loaded = new Promise<void>((res) => (onLoaded = res));
-    const ready = new Promise<Ready>((res, rej) => {
-      onReady = res;
-      onFail = rej;
-    });
-    // a preloaded child killed unused rejects `ready` with nobody waiting: not an error
-    ready.catch(() => undefined);
-    const stopped = new Promise<Ready>((res) => (onStopped = res));
-    lines.on('line', (l) => {
-      const m = JSON.parse(l);
-      if (m.loaded) onLoaded();
-      if (m.ready) onReady(m);
-      if (m.stopped) onStopped(m);
-    });
-    const exited = new Promise<void>((res) =>
-      proc.once('exit', () => {
-        live.delete(proc);
-        onFail(new Error(`engine child exited before ready (code ${proc.exitCode}, signal ${proc.signalCode}): ${stderr.join("").slice(-2000)}`));
-        res();
-      }),
-    );
-    return { proc, loaded, ready, stopped, exited, go: () => proc.stdin!.write('go\n') };
-  };
+  const spawnChild = (): Child => spawnEngineChild(env, live);
 
   // inventory the journals account for: trades up to the engine's trade sequence, fills up to its hedge sequence
-  const expected = async (lastSeq: number, hedgeSeq: number) => {
+  const expected = async (lastSeq: number, hedgeSeq: number | null) => {
+    if (hedgeSeq === null) throw new Error('the engine child runs without its hedge router');
     let p = config.instruments[iid].initialPosition;
     for (const e of await readJournal(nc)) if (e.seq <= lastSeq && typeof e.trade !== 'string' && e.trade.instrument === INSTRUMENT) p += deskQty(e.trade);
     for (const e of await readHedgeJournal(nc).catch(() => [] as HedgeEntry[])) if (e.seq <= hedgeSeq && e.rec.k === 'fill') p += e.rec.side === 'buy' ? e.rec.size : -e.rec.size;

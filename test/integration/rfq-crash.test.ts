@@ -11,20 +11,19 @@
  * the current one runs, so a cycle costs an engine start, not a Node start.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { AckPolicy, connect, DeliverPolicy, type Consumer } from 'nats';
 import { encode } from '@msgpack/msgpack';
 import { decodeTrade, deskQty, type TradeRecord } from '../../engine/booking/trade.js';
 import { bookSubject } from '../../engine/wire/market-data.js';
 import { TestClient, type Frame } from '../helpers/client.js';
+import { spawnEngineChild, type EngineChild } from '../helpers/engine-child-proc.js';
 import { startBroker } from '../helpers/nats.js';
 import { rfqConfig } from '../helpers/rfq.js';
 
 const KILLS = Number(process.env.QE_KILLS ?? 100);
-const CHILD = new URL('../helpers/engine-child.js', import.meta.url).pathname;
 const INSTRUMENT = 'EURUSD';
 const MID = 1.08;
 
@@ -39,8 +38,7 @@ function procCpuMs(pid: number): number {
   }
 }
 
-interface Ready { port: number; lastSeq: number; positions: number[]; startMs: number }
-interface Child { proc: ChildProcess; loaded: Promise<void>; ready: Promise<Ready>; exited: Promise<void>; go(): void; stderr: string[] }
+type Child = EngineChild;
 
 t.test(`rfq crash - SIGKILL at ${KILLS} random points during a stream of trades: confirmed ⊆ journal, nothing booked twice, inventory = journal`, async (t) => {
   const broker = await startBroker(t);
@@ -70,32 +68,7 @@ t.test(`rfq crash - SIGKILL at ${KILLS} random points during a stream of trades:
   }, 20);
   t.teardown(() => clearInterval(ticker));
 
-  const spawnChild = (): Child => {
-    const proc = spawn(process.execPath, [CHILD], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    live.add(proc);
-    const stderr: string[] = [];
-    proc.stderr!.on('data', (d) => stderr.push(String(d)));
-    const lines = createInterface({ input: proc.stdout! });
-    let onLoaded!: () => void;
-    let onReady!: (r: Ready) => void;
-    let onFail!: (e: Error) => void;
-    const loaded = new Promise<void>((res) => (onLoaded = res));
-    const ready = new Promise<Ready>((res, rej) => {
-      onReady = res;
-      onFail = rej;
-    });
-    lines.on('line', (l) => {
-      const m = JSON.parse(l);
-      if (m.loaded) onLoaded();
-      if (m.ready) onReady(m);
-    });
-    const exited = new Promise<void>((res) => proc.once('exit', () => {
-      live.delete(proc);
-      onFail(new Error(`engine child exited before ready: ${stderr.join('').slice(-2000)}`));
-      res();
-    }));
-    return { proc, loaded, ready, exited, stderr, go: () => proc.stdin!.write('go\n') };
-  };
+  const spawnChild = (): Child => spawnEngineChild(env, live);
 
   // the journal, read independently of the engine (incrementally, by sequence)
   const journal = new Map<number, TradeRecord>();
