@@ -6,6 +6,7 @@ import type { Test } from 'tap';
 import { loadDefaultConfig, parseConfig, type Config, type ConfigInput } from '../../engine/config.js';
 import { startEngine, type Engine, type EngineOptions } from '../../engine/engine.js';
 import type { Logger } from '../../engine/hotpath.js';
+import { InstrumentStatus } from '../../engine/market/index.js';
 import { bookSubject } from '../../engine/wire/market-data.js';
 import { startBroker, type TestBroker } from './nats.js';
 
@@ -69,4 +70,16 @@ export async function startTestEngine(t: Test, opts: { config?: Config; engine?:
     },
   };
   return te;
+}
+
+/** Ticks `instrument` around `mid` every 60 ms for the rest of the test; resolves once its market is firm. */
+export async function keepTicking(t: Test, te: TestEngine, instrument: string, mid: number): Promise<void> {
+  const ticker = setInterval(() => te.tickAll(instrument, mid), 60);
+  t.teardown(() => clearInterval(ticker));
+  const iid = te.config.instruments.findIndex((i) => i.id === instrument);
+  const end = Date.now() + 5000;
+  while (te.engine.market.status[iid] !== InstrumentStatus.FIRM) {
+    if (Date.now() > end) throw new Error(`${instrument}: market not firm within 5 s`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

@@ -5,23 +5,15 @@
 import t from 'tap';
 import { attach as attachCopilot } from '../../engine/copilot/attach.js';
 import { startDemoTier1Client } from '../../engine/copilot/demo-client.js';
-import { InstrumentStatus } from '../../engine/market/index.js';
 import { TestClient } from '../helpers/client.js';
 import { demoDirectory } from '../helpers/directory.js';
-import { startTestEngine } from '../helpers/engine.js';
+import { keepTicking, startTestEngine } from '../helpers/engine.js';
 import { MID, rfqConfig } from '../helpers/rfq.js';
 
 t.test('copilot demo client - sends RFQs every few hundred ms, a trader quotes the recommendation, the demo client accepts and it is booked', async (t) => {
   const config = rfqConfig();
   const te = await startTestEngine(t, { config, engine: { directory: demoDirectory(), extensions: [attachCopilot] } });
-  const ticker = setInterval(() => te.tickAll('EURUSD', MID.EURUSD), 60);
-  t.teardown(() => clearInterval(ticker));
-  const iid = config.instruments.findIndex((i) => i.id === 'EURUSD');
-  const end = Date.now() + 5000;
-  while (te.engine.market.status[iid] !== InstrumentStatus.FIRM) {
-    if (Date.now() > end) throw new Error('market not firm');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await keepTicking(t, te, 'EURUSD', MID.EURUSD);
   const desk = await TestClient.connect(te.url, TestClient.token(te.secret, 'desk', 600, 'trader'));
   t.teardown(() => desk.close());
   await desk.waitFor((f) => f.t === 'hello');

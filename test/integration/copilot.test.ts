@@ -16,7 +16,7 @@ import type { CopilotService } from '../../engine/copilot/service.js';
 import { InstrumentStatus } from '../../engine/market/index.js';
 import { TestClient, type Frame } from '../helpers/client.js';
 import { demoDirectory } from '../helpers/directory.js';
-import { startTestEngine } from '../helpers/engine.js';
+import { keepTicking, startTestEngine } from '../helpers/engine.js';
 import { accept, MID, rfq, rfqConfig } from '../helpers/rfq.js';
 
 t.test('copilot - queued Tier-1 RFQ → recommendation → trader sends it → client accepts → audit; axes; entitlements and bad input', async (t) => {
@@ -197,14 +197,7 @@ t.test('copilot - an RFQ that expires in the queue: actions on it are refused wi
     c.rfq = { ...c.rfq, queueTtlMs: 400 };
   });
   const te = await startTestEngine(t, { config, engine: { directory: demoDirectory(), extensions: [attachCopilot] } });
-  const ticker = setInterval(() => te.tickAll('EURUSD', MID.EURUSD), 60);
-  t.teardown(() => clearInterval(ticker));
-  const iid = config.instruments.findIndex((i) => i.id === 'EURUSD');
-  const end = Date.now() + 5000;
-  while (te.engine.market.status[iid] !== InstrumentStatus.FIRM) {
-    if (Date.now() > end) throw new Error('market not firm');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await keepTicking(t, te, 'EURUSD', MID.EURUSD);
   const desk = await TestClient.connect(te.url, TestClient.token(te.secret, 'desk', 600, 'trader'));
   const nw = await TestClient.connect(te.url, TestClient.token(te.secret, 'northwind'));
   t.teardown(() => {
