@@ -417,7 +417,8 @@ export class RfqService implements RequestHandler {
         blocked: this.acceptBlocked(entry.clientId, rfq, st, now),
       },
     });
-    const ids = { acceptId: entry.acceptId, rfqId: rfq.rfqId, quoteId: st.kind === 'quoted' ? st.quote.quoteId : undefined };
+    // the quote the accept named, also once the expiry sweep has moved the RFQ on (expired keeps its quote)
+    const ids = { acceptId: entry.acceptId, rfqId: rfq.rfqId, quoteId: 'quote' in st ? st.quote?.quoteId : undefined };
     if (!tr.ok) return this.finish(entry, this.rejected(tr.code, tr.reason, ids), tr.code);
     const next = tr.next;
     this.setState(rfq.rfqId, next, now);
