@@ -636,10 +636,17 @@ export class Gateway {
     return n;
   }
 
-  /** Sends `msg` to every open socket; returns how many. */
+  /**
+   * Sends `msg` to every open socket; returns how many. Encoded once per format and published on
+   * the status topics every socket joins when it opens (a regime change reaches hundreds of
+   * sockets: one encode each was the engine's longest stall in the perf run, perf/README.md).
+   */
   sendToAll(msg: OutboundMessage): number {
     let n = 0;
-    for (const c of this.conns) if (this.sendTo(c, msg)) n++;
+    for (const c of this.conns) if (!c.closed && c.closing === 0) n++;
+    if (n === 0) return 0;
+    this.app.publish(STATUS_TOPIC_BIN, encodeShared(msg), true, false);
+    if (this.jsonConns > 0) this.app.publish(STATUS_TOPIC_JSON, JSON.stringify(msg), false, false);
     return n;
   }
 

@@ -4,7 +4,7 @@
  * handlers route by kind without taking the gateway's own kinds.
  */
 import t from 'tap';
-import { startRig } from './helpers.js';
+import { startRig, until } from './helpers.js';
 
 t.test('gateway - a desk socket (trader) gets every tier of what it subscribes; a client only its own', async (t) => {
   const rig = await startRig(t);
@@ -72,3 +72,22 @@ t.test('gateway - addRequestHandler routes its kinds and refuses taken or built-
   t.same(seen, ['desk:admin:kill']);
   t.equal(rig.gw.sendToAll({ t: 'note' }), 1);
 });
+
+t.test('gateway - sendToAll reaches every open socket in its own format, encoded once per format', async (t) => {
+  const rig = await startRig(t);
+  const bin = await rig.connect('atlas');
+  const json = await rig.connect('meridian', { json: true });
+  const gone = await rig.connect('orbit');
+  await gone.close();
+  await until(() => rig.gw.stats.connections === 2, 5000, 'the gateway saw the close');
+  const pb = bin.next((f) => f.t === 'regime', 5000, 'regime (msgpack)');
+  const pj = json.next((f) => f.t === 'regime', 5000, 'regime (JSON)');
+  t.equal(rig.gw.sendToAll({ t: 'regime', i: 'EURUSD', regime: 'stressed', reason: 'r', serverTime: 1 }), 2, 'counts the two open sockets, not the closed one');
+  t.same(await pb, { t: 'regime', i: 'EURUSD', regime: 'stressed', reason: 'r', serverTime: 1 });
+  t.same(await pj, { t: 'regime', i: 'EURUSD', regime: 'stressed', reason: 'r', serverTime: 1 });
+  await bin.close();
+  await json.close();
+  await until(() => rig.gw.stats.connections === 0, 5000, 'the gateway saw both closes');
+  t.equal(rig.gw.sendToAll({ t: 'note' }), 0, 'nobody left');
+});
+
