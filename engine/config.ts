@@ -201,7 +201,12 @@ export const configSchema = z
         mdPrefix: id().default('md'),
         /** Quote subject root: `<quotePrefix>.t<tier>.<instrument>`. */
         quotePrefix: id().default('quote'),
-        publishQuotes: z.boolean().default(true),
+        /**
+         * Also publish every quote frame on `<quotePrefix>.t<tier>.<instrument>`. Off by default: any
+         * NATS user could read every tier's prices there (WebSocket clients see only their own), and
+         * it costs the hot path ~10 µs of main-thread time per tick (perf/README.md finding 7).
+         */
+        publishQuotes: z.boolean().default(false),
         /** Embedded nats-server (used when NATS_URL is unset). */
         embedded: z
           .strictObject({

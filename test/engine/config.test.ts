@@ -650,7 +650,7 @@ const DEFAULTS = {
     allowedOrigins: [],
   },
   auth: { secretEnv: 'QE_AUTH_SECRET', clockSkewSec: 5, tokenTtlSec: 28_800 },
-  nats: { mdPrefix: 'md', quotePrefix: 'quote', publishQuotes: true, embedded: { dataDir: '.data/nats', port: 0 } },
+  nats: { mdPrefix: 'md', quotePrefix: 'quote', publishQuotes: false, embedded: { dataDir: '.data/nats', port: 0 } },
 } as const;
 
 t.test('config - omitted sections are filled with their defaults', async (t) => {

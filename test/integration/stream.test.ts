@@ -161,8 +161,8 @@ t.test('stream - JSON mode clients get the same quotes as text frames', async (t
   t.ok(Array.isArray(q.l) && q.l[0].length === 3);
 });
 
-t.test('stream - quotes are also published on NATS per tier and instrument', async (t) => {
-  const te = await startTestEngine(t);
+t.test('stream - with nats.publishQuotes, quotes are also published on NATS per tier and instrument', async (t) => {
+  const te = await startTestEngine(t, { config: testConfig((c) => (c.nats = { ...c.nats, publishQuotes: true })) });
   const sub = te.pub.subscribe('quote.t1.EURUSD', { max: 50 });
   await te.pub.flush();
   const got = (async () => {
@@ -177,6 +177,23 @@ t.test('stream - quotes are also published on NATS per tier and instrument', asy
   t.ok(f, 'a firm tier-1 quote arrived on quote.t1.EURUSD');
   t.equal(f?.tr, 1);
   t.equal(f?.i, 'EURUSD');
+});
+
+t.test('stream - by default no quote reaches NATS (tier prices stay off the shared bus)', async (t) => {
+  const te = await startTestEngine(t);
+  let seen = 0;
+  const sub = te.pub.subscribe('quote.>', { callback: () => seen++ });
+  t.teardown(() => sub.unsubscribe());
+  await te.pub.flush();
+  const c = await TestClient.connect(te.url, TestClient.token(te.secret, 'orbit'));
+  t.teardown(() => c.close());
+  c.send({ t: 'sub', i: ['EURUSD'] });
+  await c.waitFor((f) => f.t === 'subscribed');
+  te.tickAll('EURUSD', 1.08);
+  await c.waitFor(firm(3, 'EURUSD'), 5000, 'firm tier-3 quote on the socket');
+  await te.pub.flush();
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(seen, 0, 'nothing published on quote.>');
 });
 
 t.test('stream - a sequence gap quarantines the instrument (T2/T3 pulled, T1 indicative) until the venue is consistent', async (t) => {
