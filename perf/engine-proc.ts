@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../engine/config.js';
-import { startEngine } from '../engine/engine.js';
+import { DEFAULT_EXTENSIONS, startEngine } from '../engine/engine.js';
 import type { Logger } from '../engine/hotpath.js';
 import { secretFromEnv } from '../engine/auth/index.js';
 import { perfCrmRecord } from './lib/rfq.js';
@@ -17,6 +17,8 @@ const { values } = parseArgs({
     nats: { type: 'string' },
     config: { type: 'string' },
     pricer: { type: 'string', default: 'worker' },
+    /** `all` (default), `none`, or a comma list of hedging,pnl,risk,regime,copilot: which engine modules to attach */
+    modules: { type: 'string', default: 'all' },
     /** `client:tier,…`: CRM records (lib/rfq.ts perfCrmRecord) written before the ready line, so their RFQs are automated */
     'rfq-clients': { type: 'string' },
   },
@@ -37,7 +39,13 @@ const log: Logger = {
   },
 };
 
+const MODULES = ['hedging', 'pnl', 'risk', 'regime', 'copilot'] as const;
+const wanted = values.modules === 'all' ? MODULES : values.modules === 'none' ? [] : values.modules!.split(',');
+for (const m of wanted) if (!(MODULES as readonly string[]).includes(m)) throw new Error(`--modules: unknown module "${m}" (${MODULES.join(', ')}, all, none)`);
+const extensions = DEFAULT_EXTENSIONS.filter((_, k) => wanted.includes(MODULES[k]));
+
 const engine = await startEngine({
+  extensions,
   config,
   natsUrl: values.nats,
   secret,

@@ -24,7 +24,7 @@
  *
  * Options (perf/README.md): --quick | --grid | --rates/--instruments/--subscribers <a,b,c>,
  * --duration <s>, --warmup <s>, --repeat <n>, --watch <n> | --watch-fraction <x>,
- * --systems engine,floor,natsws, --no-pin, --profile, --pricer inline, --no-quote-bus,
+ * --systems engine,floor,natsws, --no-pin, --profile, --pricer inline, --quote-bus, --modules <list>,
  * --subscriber-procs <n>, --seed <n>, --time-scale <x>, --out <dir>, --no-rfq, --rfq-rate <n>.
  */
 import { randomBytes } from 'node:crypto';
@@ -69,8 +69,13 @@ const { values: o } = parseArgs({
     profile: { type: 'boolean', default: false },
     pricer: { type: 'string', default: 'worker' },
     'subscriber-procs': { type: 'string', default: '4' },
-    /** diagnostics: the engine phase without its NATS quote publishes (the natsws phase always has them) */
-    'no-quote-bus': { type: 'boolean', default: false },
+    /**
+     * the engine phase with its NATS quote subjects on (nats.publishQuotes, off by default); the
+     * natsws phase always has them: they are what nats-server's WebSocket listener fans out
+     */
+    'quote-bus': { type: 'boolean', default: false },
+    /** diagnostics: which engine modules the engine phases attach (all, none, or hedging,pnl,risk,regime,copilot) */
+    modules: { type: 'string', default: 'all' },
     repeat: { type: 'string', default: '1' },
     seed: { type: 'string', default: '42' },
     'time-scale': { type: 'string', default: '50' },
@@ -222,12 +227,13 @@ async function sample(ctx: Ctx, sut: ChildProcess, system: SystemKind, port: num
 // ── one phase: one system under one scenario ───────────────────────────────────────────────────
 async function runPhase(ctx: Ctx, sc: Scenario, config: Config, configPathAll: string, system: SystemKind): Promise<SystemResult> {
   const isFloor = system === SystemKind.FLOOR;
-  const configPath = system === SystemKind.ENGINE && o['no-quote-bus'] ? configPathAll.replace(/\.json$/, '-nobus.json') : configPathAll;
+  const withBus = system === SystemKind.NATSWS || (system === SystemKind.ENGINE && o['quote-bus']);
+  const configPath = withBus ? configPathAll.replace(/\.json$/, '-bus.json') : configPathAll;
   const nodeFlags = o.profile && !isFloor ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`, `--cpu-prof-name=engine-${sc.id}-${system}.cpuprofile`] : [];
   progress(`${sc.id} · ${system} · starting`);
   const sut = isFloor
     ? spawnNode(script('floor-proc'), ['--nats', ctx.broker.url, '--config', configPath], { cpus: ctx.pin.server, ipc: true, label: 'floor' })
-    : spawnNode(script('engine-proc'), ['--nats', ctx.broker.url, '--config', configPath, '--pricer', o.pricer!], {
+    : spawnNode(script('engine-proc'), ['--nats', ctx.broker.url, '--config', configPath, '--pricer', o.pricer!, '--modules', o.modules!], {
         cpus: ctx.pin.server,
         label: 'engine',
         nodeFlags,
@@ -284,7 +290,7 @@ async function runRfqPhase(ctx: Ctx, sc: Scenario, config: Config, configPath: s
   const rfqProc = ctx.rfq!;
   const who = rfqClients();
   progress(`${sc.id} · rfq · starting`);
-  const sut = spawnNode(script('engine-proc'), ['--nats', ctx.broker.url, '--config', configPath, '--pricer', o.pricer!, '--rfq-clients', who.map((c) => `${c.client}:${c.tier}`).join(',')], {
+  const sut = spawnNode(script('engine-proc'), ['--nats', ctx.broker.url, '--config', configPath, '--pricer', o.pricer!, '--modules', o.modules!, '--rfq-clients', who.map((c) => `${c.client}:${c.tier}`).join(',')], {
     cpus: ctx.pin.server,
     label: 'engine',
     env: { [config.auth.secretEnv]: ctx.secret },
@@ -460,7 +466,15 @@ function compute(system: SystemKind, a: Sample, b: Sample, collects: SubscriberC
     cpuUsPerTickAllThreads: ticksIn > 0 ? Math.round((allUs / ticksIn) * 100) / 100 : null,
     eventLoopLagMs: lag,
     windowSec: Math.round(sec * 100) / 100,
+    sliceMaxUs: mergeSlices(collects.map((c) => c.sliceMaxUs)),
   };
+}
+
+/** element-wise max of each subscriber process's worst latency per slice */
+function mergeSlices(all: ReadonlyArray<readonly number[] | undefined>): number[] {
+  const out: number[] = [];
+  for (const s of all) s?.forEach((v, k) => (out[k] = Math.max(out[k] ?? 0, v)));
+  return out;
 }
 
 function failed(e: unknown): SystemResult {
@@ -511,7 +525,7 @@ async function main(): Promise<void> {
     const config = parseConfig(perfConfigInput(base, sc.instruments, sc.subscribers));
     const configPath = join(work, `config-${sc.id}.json`);
     writeFileSync(configPath, JSON.stringify(config));
-    if (o['no-quote-bus']) writeFileSync(configPath.replace(/\.json$/, '-nobus.json'), JSON.stringify({ ...config, nats: { ...config.nats, publishQuotes: false } }));
+    writeFileSync(configPath.replace(/\.json$/, '-bus.json'), JSON.stringify({ ...config, nats: { ...config.nats, publishQuotes: true } }));
     const order = systemOrder(si, systems);
     const runs: Partial<Record<SystemKind, SystemResult[]>> = {};
     // repeats alternate the order too (A B C, C B A, …) so no system always runs first or last
@@ -581,7 +595,7 @@ async function main(): Promise<void> {
       loadAverageEnd: loadAverage(),
       pinning: pin,
     },
-    settings: { repeats, warmupMs, durationMs, watch: fixedWatch ?? `${watchFraction * 100}% of the universe`, timeScale, seed, subscriberProcesses: nSubProcs, pricer: o.pricer!, quoteBus: !o['no-quote-bus'], tree: treeState() },
+    settings: { repeats, warmupMs, durationMs, watch: fixedWatch ?? `${watchFraction * 100}% of the universe`, timeScale, seed, subscriberProcesses: nSubProcs, pricer: o.pricer!, quoteBus: o['quote-bus'], modules: o.modules!, tree: treeState() },
     scenarios: results,
     rfq: rfqResults,
     goals: evaluateGoals(

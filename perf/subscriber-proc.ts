@@ -16,7 +16,7 @@ import { Decoder, encode } from '@msgpack/msgpack';
 import WebSocket from 'ws';
 import type { NatsConnection } from 'nats.ws';
 import { monoUs } from '../engine/wire/market-data.js';
-import { serve, type SocketSpec, type SubscriberCollect, type SubscriberRequest, type SystemKind } from './lib/ipc.js';
+import { serve, SLICE_US, type SocketSpec, type SubscriberCollect, type SubscriberRequest, type SystemKind } from './lib/ipc.js';
 import { encodeHistogram, newLatencyHistogram } from './lib/stats.js';
 import { newFrameFields, readFrame } from './lib/frame-reader.js';
 
@@ -30,6 +30,8 @@ let measuring = false;
 let t0Us = 0;
 let endUs = 0;
 let measuredUs = 0;
+/** worst latency per SLICE_US of the window: when in the window the tail happened (stall or steady) */
+let sliceMax: number[] = [];
 const c = { frames: 0, gaps: 0, snapshots: 0, repeats: 0, slowNotices: 0, closes: 0, errors: 0 };
 const resetCounters = () => {
   for (const k of Object.keys(c) as Array<keyof typeof c>) c[k] = 0;
@@ -81,7 +83,12 @@ class Tracker {
     this.lastTk.set(i, tk);
     if (!measuring) return null;
     c.frames++;
-    if (ff.tpt > 0) hist.recordValue(Math.max(1, now - ff.tpt));
+    if (ff.tpt > 0) {
+      const lat = Math.max(1, now - ff.tpt);
+      hist.recordValue(lat);
+      const k = Math.floor((now - t0Us) / SLICE_US);
+      if (k >= 0 && k < sliceMax.length && lat > sliceMax[k]) sliceMax[k] = lat;
+    }
     return null;
   }
 }
@@ -181,6 +188,7 @@ serve<SubscriberRequest>(async (req) => {
       t0Us = monoUs();
       endUs = t0Us + req.durationMs * 1000;
       measuredUs = 0;
+      sliceMax = new Array<number>(Math.ceil((req.durationMs * 1000) / SLICE_US)).fill(0);
       measuring = true;
       return {};
     case 'collect': {
@@ -189,7 +197,7 @@ serve<SubscriberRequest>(async (req) => {
         measuring = false;
         measuredUs = Math.min(monoUs(), endUs) - t0Us;
       }
-      const out: SubscriberCollect = { histogram: encodeHistogram(hist), ...c, elapsedUs: measuredUs };
+      const out: SubscriberCollect = { histogram: encodeHistogram(hist), ...c, elapsedUs: measuredUs, sliceMaxUs: sliceMax };
       return out;
     }
     case 'close':

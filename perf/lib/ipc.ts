@@ -36,7 +36,12 @@ export interface SubscriberCollect {
   readonly closes: number;
   readonly errors: number;
   readonly elapsedUs: number;
+  /** the worst latency (µs) per SLICE_US of the window by receipt time, 0 where nothing arrived */
+  readonly sliceMaxUs: number[];
 }
+
+/** width of one slice of the window in SubscriberCollect.sliceMaxUs */
+export const SLICE_US = 100_000;
 
 /** parent → load generator */
 export type LoadgenRequest =

@@ -48,6 +48,12 @@ export interface SystemResult extends LatencySummary {
   readonly cpuUsPerTickAllThreads: number | null;
   readonly eventLoopLagMs: { readonly p50: number; readonly p99: number; readonly max: number } | null;
   readonly windowSec: number;
+  /**
+   * the worst latency (µs) in each 100 ms slice of the window (max over subscriber processes; with
+   * --repeat, of the phase whose p50 is nearest the median): a tail from one stall shows as one
+   * tall slice, a steady tail as many
+   */
+  readonly sliceMaxUs?: number[];
   /** with --repeat n: how many phases this figure is the median of, and every phase's p50/p99 */
   readonly repeats?: { readonly n: number; readonly p50Us: number[]; readonly p99Us: number[] };
   readonly error?: string;
@@ -93,8 +99,10 @@ export interface RunResult {
     readonly seed: number;
     readonly subscriberProcesses: number;
     readonly pricer: string;
-    /** false: the engine phase ran with nats.publishQuotes off (diagnostics) */
+    /** true: the engine phase also published its NATS quote subjects (`--quote-bus`; nats.publishQuotes is off by default) */
     readonly quoteBus: boolean;
+    /** engine modules attached: all, none, or a comma list */
+    readonly modules?: string;
     /** the code measured: HEAD and how many engine/ files differed from it (others edit concurrently) */
     readonly tree: { readonly commit: string; readonly uncommittedEngineFiles: number };
   };
@@ -125,7 +133,7 @@ export function markdownSummary(r: RunResult): string {
   const pin = r.machine.pinning.server === null ? 'none (all processes float)' : `brokers + system under test on CPU ${r.machine.pinning.server}, load generator + subscribers on CPU ${r.machine.pinning.client}`;
   L.push(`Pinning: ${pin} · load average at start ${r.machine.loadAverageStart.join(' ')}, at end ${r.machine.loadAverageEnd.join(' ')}`);
   L.push(`Code: HEAD ${r.settings.tree.commit}${r.settings.tree.uncommittedEngineFiles > 0 ? ` plus ${r.settings.tree.uncommittedEngineFiles} uncommitted engine/ file(s)` : ''}`);
-  L.push(`${r.settings.repeats > 1 ? `Each figure is the median of ${r.settings.repeats} phases per system (order alternating). ` : ''}Per phase: ${r.settings.warmupMs / 1000} s warm-up, ${r.settings.durationMs / 1000} s measured · each subscriber watches ${typeof r.settings.watch === 'number' ? `${r.settings.watch} instruments` : r.settings.watch} · 3 tiers · feed seed ${r.settings.seed}, time scale ${r.settings.timeScale} · pricer ${r.settings.pricer}${r.settings.quoteBus ? '' : ' · engine without NATS quote publishes'}`);
+  L.push(`${r.settings.repeats > 1 ? `Each figure is the median of ${r.settings.repeats} phases per system (order alternating). ` : ''}Per phase: ${r.settings.warmupMs / 1000} s warm-up, ${r.settings.durationMs / 1000} s measured · each subscriber watches ${typeof r.settings.watch === 'number' ? `${r.settings.watch} instruments` : r.settings.watch} · 3 tiers · feed seed ${r.settings.seed}, time scale ${r.settings.timeScale} · pricer ${r.settings.pricer}${r.settings.quoteBus ? ' · engine also publishing NATS quote subjects' : ''}${(r.settings.modules ?? 'all') === 'all' ? '' : ` · engine modules: ${r.settings.modules}`}`);
   L.push('');
   L.push('Latency = tick published on NATS (publisher monotonic µs) → quote frame decoded by a subscriber process. Ratios are engine ÷ reference: below 1 the engine is faster (latency) or delivers less (delivered).');
   L.push('');
@@ -159,6 +167,7 @@ export function markdownSummary(r: RunResult): string {
       L.push(`⚠ Other people's processes used more than ${CONTENDED_OTHER_PCT}% of a core during ${noisy.map((k) => `${k} (${num(s.systems[k]!.cpu.other)}%)`).join(', ')}: latency there says more about the neighbours than the system.`);
     }
     L.push('');
+    const tails: string[] = [];
     L.push('| system | CPU % system under test | main thread % | main-thread µs/tick | all threads µs/tick | loop lag p50/p99/max ms | nats-server % | load gen % | subscribers % | machine % | others\' % |');
     L.push('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const k of s.order) {
@@ -166,13 +175,24 @@ export function markdownSummary(r: RunResult): string {
       if (!v || v.error) continue;
       const c = v.cpu;
       const lag = v.eventLoopLagMs ? `${num(v.eventLoopLagMs.p50)}/${num(v.eventLoopLagMs.p99)}/${num(v.eventLoopLagMs.max)}` : '–';
+      tails.push(`${SYSTEM_LABEL[k]} ${sliceSummary(v.sliceMaxUs)}`);
       L.push(`| ${SYSTEM_LABEL[k]} | ${num(c.sut)} | ${num(c.sutMainThread)} | ${num(v.cpuUsPerTick, 2)} | ${num(v.cpuUsPerTickAllThreads, 2)} | ${lag} | ${num(c.natsServer)} | ${num(c.loadgen)} | ${num(c.subscribers)} | ${num(c.machine)} | ${num(c.other)} |`);
     }
+    L.push('');
+    L.push(`Worst latency per 0.5 s of the window, ms (one tall value: a stall; all alike: a steady tail): ${tails.join(' · ')}.`);
     L.push('');
   }
   L.push(...rfqMarkdown(r.rfq ?? []));
   for (const x of r.rfq ?? []) if (!x.error) L.push(...riskMarkdown(x.kill, x.hedgeDecision, x.id));
   return L.join('\n');
+}
+
+/** sliceMaxUs (100 ms slices) folded to 0.5 s: "[12 9 180 11 …]" */
+function sliceSummary(slices: readonly number[] | undefined): string {
+  if (slices === undefined || slices.length === 0) return '[–]';
+  const out: string[] = [];
+  for (let k = 0; k < slices.length; k += 5) out.push(num(Math.max(...slices.slice(k, k + 5)) / 1000, 1));
+  return `[${out.join(' ')}]`;
 }
 
 const COLORS: Record<SystemKind, string> = { engine: '#1f77b4', floor: '#2ca02c', natsws: '#d62728' };

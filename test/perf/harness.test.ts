@@ -248,7 +248,7 @@ t.test('perf - the markdown summary shows each system and the ratios', async (t)
     settings: { repeats: 1, warmupMs: 1000, durationMs: 5000, watch: '10% of the universe', timeScale: 50, seed: 1, subscriberProcesses: 2, pricer: 'worker', quoteBus: true, tree: { commit: 'abc1234', uncommittedEngineFiles: 0 } },
     scenarios: [{
       id: 's1', ratePerSec: 10_000, instruments: 500, subscribers: 1, tiers: 3, watch: 50, order: ['engine', 'floor'],
-      systems: { engine: sys(300), floor: sys(200) },
+      systems: { engine: { ...sys(300), sliceMaxUs: [1000, 2000, 180_000, 3000, 4000, 5000, 6000] }, floor: sys(200) },
       ratio: { p50: 1.5, p99: 1.5, delivered: 1, fanout: 1 }, ratioVsNatsWs: { p50: null, p99: null, delivered: null },
     }],
     goals: [{ goal: 'engine p50 / floor p50', scenario: 's1', value: 1.5, target: '≤ 1.3', met: false }],
@@ -258,4 +258,5 @@ t.test('perf - the markdown summary shows each system and the ratios', async (t)
   t.match(md, /\| bare relay floor \| 200 \|/);
   t.match(md, /p50 1\.50×/);
   t.match(md, /\| engine p50 \/ floor p50 \| s1 \| 1\.50 \| ≤ 1\.3 \| \*\*no\*\* \|/);
+  t.match(md, /Worst latency per 0\.5 s of the window, ms .*: engine \(uWS gateway\) \[180 6\] · bare relay floor \[–\]\./, 'a stall shows as one tall half-second');
 });
