@@ -160,6 +160,14 @@ export const configSchema = z
           .prefault({}),
         /** Largest number of instruments priced in one batch; a larger dirty set spans batches. */
         maxBatch: z.number().int().min(1).max(20000).default(4096),
+        /**
+         * Inside one NATS read, once this many instruments are dirty and no batch is in flight, they
+         * are priced and published at once (inline kernel) instead of waiting for the end of the read:
+         * the first ticks of a read stop waiting for the last. 0 = off (one batch per event-loop turn).
+         */
+        miniBatchRows: z.number().int().min(0).max(4096).default(8),
+        /** At most this many such early batches per event-loop turn; the rest of a long read coalesces as before. */
+        miniBatchesPerTurn: z.number().int().min(0).max(1024).default(4),
       })
       .prefault({}),
     tiers: z.strictObject({ '1': tierSchema, '2': tierSchema, '3': tierSchema }),

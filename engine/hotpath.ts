@@ -5,6 +5,8 @@
  *                                       mark the instrument dirty (no await, no per-client work)
  *   setImmediate  ──► flush()          once per turn of the event loop: pack the dirty set into the
  *                                       shared input rows, one pricing batch in flight at most
+ *   (or earlier)  ──► flushEarly()     inside a long NATS read, once pricing.miniBatchRows are dirty:
+ *                                       priced inline and published now (≤ miniBatchesPerTurn a turn)
  *   batch settles ──► onPriced()       per row and tier: degrade per policy, final gate, compare
  *                                       with what was last published, encode once, publish to the
  *                                       (tier, instrument) topic and the NATS quote subject
@@ -139,6 +141,10 @@ export class HotPath {
   private dirtyCount = 0;
   private flushScheduled = false;
   private inFlight = false;
+  /** early batches priced inside the current event-loop turn, and the limits on them */
+  private earlyThisTurn = 0;
+  private readonly miniBatchRows: number;
+  private readonly miniBatchesPerTurn: number;
   private closed = false;
 
   private readonly rowMeta: Float64Array;
@@ -219,6 +225,8 @@ export class HotPath {
       }
     });
     this.minSpreadBps = cfg.pricing.minSpreadBps;
+    this.miniBatchRows = cfg.pricing.miniBatchRows;
+    this.miniBatchesPerTurn = cfg.pricing.miniBatchRows > 0 ? cfg.pricing.miniBatchesPerTurn : 0;
     const cells = n * N_TIERS;
     this.srcMode = OVERLAY_SOURCES.map(() => new Int8Array(cells).fill(OV_NONE));
     this.srcReason = OVERLAY_SOURCES.map(() => new Uint8Array(cells));
@@ -263,7 +271,10 @@ export class HotPath {
       r = rec.kind === MdKind.BOOK ? this.market.applyBook(rec, seq) : this.market.applyTrade(rec, seq);
       // `changed` covers rejections that still move state (a gap quarantines, a crossed venue
       // leaves the composite) as well as OK: reprice exactly when clients could see a difference.
-      if (this.market.changed) this.markDirty(rec.iid);
+      if (this.market.changed) {
+        this.markDirty(rec.iid);
+        if (this.dirtyCount >= this.miniBatchRows && this.earlyThisTurn < this.miniBatchesPerTurn && !this.inFlight) this.flushEarly();
+      }
     }
     this.mdCounter.inc(r);
     return r;
@@ -291,7 +302,37 @@ export class HotPath {
 
   flush(): void {
     this.flushScheduled = false;
+    this.earlyThisTurn = 0;
     if (this.inFlight || this.dirtyCount === 0 || this.closed) return;
+    const count = this.pack();
+    this.inFlight = true;
+    this.pricer.run(count).then(
+      (done) => this.onPriced(done),
+      (err) => this.onPricerError(count, err),
+    );
+  }
+
+  /**
+   * The dirty set priced and published now, from inside a NATS callback: a read of many ticks
+   * otherwise holds its first tick's quote until the last tick is applied. Only when the pricer
+   * can price these rows on this thread; the scheduled flush() still takes whatever follows.
+   */
+  private flushEarly(): void {
+    if (this.closed) return;
+    if (this.dirtyCount > this.pricer.syncMaxRows) return;
+    this.earlyThisTurn++;
+    const count = this.pack();
+    try {
+      this.pricer.runSync(count);
+    } catch (err) {
+      this.onPricerError(count, err, false);
+      return;
+    }
+    this.onPriced(count, false);
+  }
+
+  /** Moves up to `capacity` dirty instruments into the pricer's input rows; returns how many. */
+  private pack(): number {
     const p = this.pricer;
     const m = this.market;
     const input = p.input;
@@ -320,15 +361,12 @@ export class HotPath {
       meta[r * M_STRIDE + 2] = m.lastPubMonoUs[iid];
     }
     this.dirtyCount -= count;
-    this.inFlight = true;
-    p.run(count).then(
-      (done) => this.onPriced(done),
-      (err) => this.onPricerError(count, err),
-    );
+    return count;
   }
 
   // ── 3. gate, encode once, fan out ───────────────────────────────────────────────────────────
-  private onPriced(count: number): void {
+  /** `chain`: start the next batch if ticks are waiting (an early batch leaves them to flush()) */
+  private onPriced(count: number, chain = true): void {
     this.inFlight = false;
     if (this.closed) return;
     this.pricerCounter.inc(0);
@@ -408,10 +446,10 @@ export class HotPath {
       }
     }
     this.flushBus();
-    if (this.dirtyCount > 0) this.flush();
+    if (chain && this.dirtyCount > 0) this.flush();
   }
 
-  private onPricerError(count: number, err: unknown): void {
+  private onPricerError(count: number, err: unknown, chain = true): void {
     this.inFlight = false;
     if (this.closed) return;
     const code = err instanceof EngineError ? err.code : ErrorCode.PRICER_FAILED;
@@ -437,7 +475,7 @@ export class HotPath {
       }
     }
     this.flushBus();
-    if (this.dirtyCount > 0) this.flush();
+    if (chain && this.dirtyCount > 0) this.flush();
   }
 
   /** Publishes `s` for (iid, tier) if it differs from what clients hold. */

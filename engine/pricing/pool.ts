@@ -22,6 +22,10 @@ export interface BatchPricer {
   readonly capacity: number;
   readonly kind: 'worker' | 'inline';
   run(count: number): Promise<number>;
+  /** the most rows runSync() takes: capacity (inline), workers.inlineMaxRows (worker; 0 with fault injection) */
+  readonly syncMaxRows: number;
+  /** Prices `count` ≤ syncMaxRows rows on the calling thread now, with the same kernel as run(). */
+  runSync(count: number): void;
   /** Resolves once a worker is up and has priced an empty batch (call before taking ticks). */
   warm(): Promise<void>;
   close(): Promise<void>;
@@ -87,6 +91,11 @@ export function createWorkerPricer(config: Config, opts: WorkerPricerOptions = {
     output,
     capacity,
     kind: 'worker',
+    syncMaxRows: inlineMaxRows,
+    runSync(count: number): void {
+      if (count > inlineMaxRows) throw new EngineError(ErrorCode.PRICER_FAILED, `runSync: ${count} rows > ${inlineMaxRows}`);
+      priceBatch(params, input, count, output);
+    },
     async run(count: number): Promise<number> {
       if (count <= inlineMaxRows) {
         priceBatch(params, input, count, output);
@@ -130,6 +139,10 @@ export function createInlinePricer(config: Config, params: PricingParams = build
     output,
     capacity,
     kind: 'inline',
+    syncMaxRows: capacity,
+    runSync(count: number): void {
+      priceBatch(params, input, count, output);
+    },
     run(count: number): Promise<number> {
       priceBatch(params, input, count, output);
       return Promise.resolve(count);

@@ -241,6 +241,8 @@ const NUMERIC: [path: string, spec: NumKind, fixups?: [string, unknown][]][] = [
   ['pricing.workers.batchTimeoutMs', { kind: 'int', min: 1, max: 60_000 }],
   ['pricing.workers.inlineMaxRows', { kind: 'int', min: 0, max: 20_000 }],
   ['pricing.maxBatch', { kind: 'int', min: 1, max: 20_000 }],
+  ['pricing.miniBatchRows', { kind: 'int', min: 0, max: 4096 }],
+  ['pricing.miniBatchesPerTurn', { kind: 'int', min: 0, max: 1024 }],
   ['tiers.1.spreadMult', { kind: 'pos' }],
   ['tiers.2.maxSize', { kind: 'pos' }],
   ['tiers.3.maxBands', { kind: 'int', min: 1, max: 8 }],
@@ -635,6 +637,8 @@ const DEFAULTS = {
     collarBps: 300,
     workers: { threads: 1, maxQueue: 4, batchTimeoutMs: 250, inlineMaxRows: 64 },
     maxBatch: 4096,
+    miniBatchRows: 8,
+    miniBatchesPerTurn: 4,
   },
   gateway: {
     host: '127.0.0.1',
