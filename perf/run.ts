@@ -24,7 +24,7 @@
  *
  * Options (perf/README.md): --quick | --grid | --rates/--instruments/--subscribers <a,b,c>,
  * --duration <s>, --warmup <s>, --repeat <n>, --watch <n> | --watch-fraction <x>,
- * --systems engine,floor,natsws, --no-pin, --profile, --pricer inline, --quote-bus, --modules <list>,
+ * --systems engine,floor,natsws, --no-pin, --profile, --pricer inline, --quote-bus, --modules <list>, --set <path=value>,
  * --subscriber-procs <n>, --seed <n>, --time-scale <x>, --out <dir>, --no-rfq, --rfq-rate <n>.
  */
 import { randomBytes } from 'node:crypto';
@@ -44,7 +44,7 @@ import {
 } from './lib/procs.js';
 import { cdfChart, costChart, deliveredChart, markdownSummary, type RunResult, type ScenarioResult, type SystemResult } from './lib/report.js';
 import {
-  ALL_SYSTEMS, DEFAULT_WATCH_FRACTION, quickScenarios, perfClientId, perfConfigInput, socketPlan, subscriberProcesses, sweepScenarios, systemOrder, type Scenario,
+  ALL_SYSTEMS, applyConfigSets, DEFAULT_WATCH_FRACTION, quickScenarios, perfClientId, perfConfigInput, socketPlan, subscriberProcesses, sweepScenarios, systemOrder, type Scenario,
 } from './lib/scenarios.js';
 import { mergeRfqCounts, RFQ_INSTRUMENTS, RFQ_RATE_PER_SEC, rfqClients, type RfqResult } from './lib/rfq.js';
 import { histogramQuantilesMs, measureKillSwitch } from './lib/kill.js';
@@ -74,6 +74,8 @@ const { values: o } = parseArgs({
      * natsws phase always has them: they are what nats-server's WebSocket listener fans out
      */
     'quote-bus': { type: 'boolean', default: false },
+    /** `--set pricing.miniBatchRows=0` (repeatable): engine config overrides, for A/B runs */
+    set: { type: 'string', multiple: true, default: [] },
     /** diagnostics: which engine modules the engine phases attach (all, none, or hedging,pnl,risk,regime,copilot) */
     modules: { type: 'string', default: 'all' },
     repeat: { type: 'string', default: '1' },
@@ -224,6 +226,16 @@ async function sample(ctx: Ctx, sut: ChildProcess, system: SystemKind, port: num
   };
 }
 
+/**
+ * The first /metrics scrape of an engine's life runs prom-client's formatting cold (10–25 ms on
+ * its main thread, measured): done once during the warm-up, it is not the stall that opens the
+ * window. The window's own scrape (3–4 ms warm) is followed by SETTLE_MS before timing starts.
+ */
+async function primeSample(ctx: Ctx, sut: ChildProcess, system: SystemKind, port: number): Promise<void> {
+  await sample(ctx, sut, system, port);
+}
+const SETTLE_MS = 100;
+
 // ── one phase: one system under one scenario ───────────────────────────────────────────────────
 async function runPhase(ctx: Ctx, sc: Scenario, config: Config, configPathAll: string, system: SystemKind): Promise<SystemResult> {
   const isFloor = system === SystemKind.FLOOR;
@@ -263,9 +275,11 @@ async function runPhase(ctx: Ctx, sc: Scenario, config: Config, configPathAll: s
     );
     await request(ctx.loadgen, { cmd: 'start', configPath, ratePerSec: sc.ratePerSec, seed, timeScale });
     feedStarted = true;
+    await primeSample(ctx, sut, system, ready.port);
     await wait(warmupMs, `${sc.id} · ${system} · warm-up`);
 
     const a = await sample(ctx, sut, system, ready.port);
+    await sleep(SETTLE_MS);
     await Promise.all(procs.map((p) => request(p, { cmd: 'measure', durationMs }, 120_000)));
     await wait(durationMs, `${sc.id} · ${system} · measuring`);
     const b = await sample(ctx, sut, system, ready.port);
@@ -321,8 +335,10 @@ async function runRfqPhase(ctx: Ctx, sc: Scenario, config: Config, configPath: s
     // RFQs start after the first ticks: before them no market is firm and every RFQ would queue
     await wait(Math.min(500, warmupMs), `${sc.id} · rfq · first ticks`);
     await request(rfqProc, { cmd: 'start', ratePerSec: rfqRate });
+    await primeSample(ctx, sut, SystemKind.ENGINE, ready.port);
     await wait(Math.max(0, warmupMs - 500), `${sc.id} · rfq · warm-up`);
     const a = await sample(ctx, sut, SystemKind.ENGINE, ready.port);
+    await sleep(SETTLE_MS);
     await Promise.all([request(sub, { cmd: 'measure', durationMs }), request(rfqProc, { cmd: 'measure', durationMs })]);
     await wait(durationMs, `${sc.id} · rfq · measuring`);
     const b = await sample(ctx, sut, SystemKind.ENGINE, ready.port);
@@ -402,6 +418,8 @@ function compute(system: SystemKind, a: Sample, b: Sample, collects: SubscriberC
   let framesOut: number | null;
   let conflatedOrDropped: number;
   let slowCloses = 0;
+  let regimeTransitions: number | null = null;
+  let firmShare: number | null = null;
   let ticksPerBatch: number | null = null;
   let lag: SystemResult['eventLoopLagMs'] = null;
   if (system === SystemKind.FLOOR) {
@@ -415,6 +433,9 @@ function compute(system: SystemKind, a: Sample, b: Sample, collects: SubscriberC
     framesOut = d('qe_quote_frames_total');
     conflatedOrDropped = d('qe_ws_conflations_total');
     slowCloses = d('qe_ws_slow_closes_total');
+    regimeTransitions = d('qe_regime_transitions_total');
+    const firm = d('qe_quote_frames_total', '_firm"');
+    firmShare = framesOut > 0 ? Math.round((firm / framesOut) * 1000) / 1000 : null;
     const batches = d('qe_pricer_batches_total', 'result="ok"');
     ticksPerBatch = batches > 0 ? Math.round((ticksIn / batches) * 10) / 10 : null;
     const m = b.engine!;
@@ -451,6 +472,8 @@ function compute(system: SystemKind, a: Sample, b: Sample, collects: SubscriberC
       conflatedOrDropped,
       slowCloses,
       ticksPerBatch,
+      regimeTransitions,
+      firmShare,
     },
     load: { ticksPublishedPerSec: Math.round((b.load.published - a.load.published) / sec), shortfall: b.load.shortfall - a.load.shortfall },
     cpu: {
@@ -485,7 +508,7 @@ function failed(e: unknown): SystemResult {
     deliveredPerFrame: null,
     cdf: [],
     client: { frames: 0, gaps: 0, snapshots: 0, repeats: 0, slowNotices: 0, closes: 0, errors: 0 },
-    server: { ticksInPerSec: 0, framesPublishedPerSec: null, conflatedOrDropped: 0, slowCloses: 0, ticksPerBatch: null },
+    server: { ticksInPerSec: 0, framesPublishedPerSec: null, conflatedOrDropped: 0, slowCloses: 0, ticksPerBatch: null, regimeTransitions: null, firmShare: null },
     load: { ticksPublishedPerSec: 0, shortfall: 0 },
     cpu: { sut: nan, sutMainThread: nan, natsServer: null, loadgen: nan, subscribers: nan, machine: null, other: null },
     cpuUsPerTick: null,
@@ -522,7 +545,7 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   for (let si = 0; si < scenarios.length; si++) {
     const sc = scenarios[si];
-    const config = parseConfig(perfConfigInput(base, sc.instruments, sc.subscribers));
+    const config = parseConfig(applyConfigSets(perfConfigInput(base, sc.instruments, sc.subscribers), o.set!));
     const configPath = join(work, `config-${sc.id}.json`);
     writeFileSync(configPath, JSON.stringify(config));
     writeFileSync(configPath.replace(/\.json$/, '-bus.json'), JSON.stringify({ ...config, nats: { ...config.nats, publishQuotes: true } }));
@@ -562,7 +585,7 @@ async function main(): Promise<void> {
   const rfqResults: RfqResult[] = [];
   if (rfqScenario) {
     const sc = rfqScenario;
-    const config = parseConfig(perfConfigInput(base, sc.instruments, sc.subscribers));
+    const config = parseConfig(applyConfigSets(perfConfigInput(base, sc.instruments, sc.subscribers), o.set!));
     const configPath = join(work, `config-${sc.id}.json`);
     writeFileSync(configPath, JSON.stringify(config));
     phaseNo++;
@@ -595,7 +618,7 @@ async function main(): Promise<void> {
       loadAverageEnd: loadAverage(),
       pinning: pin,
     },
-    settings: { repeats, warmupMs, durationMs, watch: fixedWatch ?? `${watchFraction * 100}% of the universe`, timeScale, seed, subscriberProcesses: nSubProcs, pricer: o.pricer!, quoteBus: o['quote-bus'], modules: o.modules!, tree: treeState() },
+    settings: { repeats, warmupMs, durationMs, watch: fixedWatch ?? `${watchFraction * 100}% of the universe`, timeScale, seed, subscriberProcesses: nSubProcs, pricer: o.pricer!, quoteBus: o['quote-bus'], modules: o.modules!, sets: o.set!, tree: treeState() },
     scenarios: results,
     rfq: rfqResults,
     goals: evaluateGoals(

@@ -39,6 +39,10 @@ export interface SystemResult extends LatencySummary {
     readonly slowCloses: number;
     /** engine: ticks per pricing batch (coalescing) */
     readonly ticksPerBatch: number | null;
+    /** engine: instrument stress-regime changes in the window (each re-prices, and may pull, its streams) */
+    readonly regimeTransitions?: number | null;
+    /** engine: share of the published frames that were firm (the rest indicative or pulled) */
+    readonly firmShare?: number | null;
   };
   readonly load: { readonly ticksPublishedPerSec: number; readonly shortfall: number };
   readonly cpu: CpuFigures;
@@ -103,6 +107,8 @@ export interface RunResult {
     readonly quoteBus: boolean;
     /** engine modules attached: all, none, or a comma list */
     readonly modules?: string;
+    /** engine config overrides (`--set path=value`) */
+    readonly sets?: readonly string[];
     /** the code measured: HEAD and how many engine/ files differed from it (others edit concurrently) */
     readonly tree: { readonly commit: string; readonly uncommittedEngineFiles: number };
   };
@@ -133,7 +139,7 @@ export function markdownSummary(r: RunResult): string {
   const pin = r.machine.pinning.server === null ? 'none (all processes float)' : `brokers + system under test on CPU ${r.machine.pinning.server}, load generator + subscribers on CPU ${r.machine.pinning.client}`;
   L.push(`Pinning: ${pin} · load average at start ${r.machine.loadAverageStart.join(' ')}, at end ${r.machine.loadAverageEnd.join(' ')}`);
   L.push(`Code: HEAD ${r.settings.tree.commit}${r.settings.tree.uncommittedEngineFiles > 0 ? ` plus ${r.settings.tree.uncommittedEngineFiles} uncommitted engine/ file(s)` : ''}`);
-  L.push(`${r.settings.repeats > 1 ? `Each figure is the median of ${r.settings.repeats} phases per system (order alternating). ` : ''}Per phase: ${r.settings.warmupMs / 1000} s warm-up, ${r.settings.durationMs / 1000} s measured · each subscriber watches ${typeof r.settings.watch === 'number' ? `${r.settings.watch} instruments` : r.settings.watch} · 3 tiers · feed seed ${r.settings.seed}, time scale ${r.settings.timeScale} · pricer ${r.settings.pricer}${r.settings.quoteBus ? ' · engine also publishing NATS quote subjects' : ''}${(r.settings.modules ?? 'all') === 'all' ? '' : ` · engine modules: ${r.settings.modules}`}`);
+  L.push(`${r.settings.repeats > 1 ? `Each figure is the median of ${r.settings.repeats} phases per system (order alternating). ` : ''}Per phase: ${r.settings.warmupMs / 1000} s warm-up, ${r.settings.durationMs / 1000} s measured · each subscriber watches ${typeof r.settings.watch === 'number' ? `${r.settings.watch} instruments` : r.settings.watch} · 3 tiers · feed seed ${r.settings.seed}, time scale ${r.settings.timeScale} · pricer ${r.settings.pricer}${r.settings.quoteBus ? ' · engine also publishing NATS quote subjects' : ''}${(r.settings.modules ?? 'all') === 'all' ? '' : ` · engine modules: ${r.settings.modules}`}${r.settings.sets?.length ? ` · engine config ${r.settings.sets.join(', ')}` : ''}`);
   L.push('');
   L.push('Latency = tick published on NATS (publisher monotonic µs) → quote frame decoded by a subscriber process. Ratios are engine ÷ reference: below 1 the engine is faster (latency) or delivers less (delivered).');
   L.push('');
@@ -168,6 +174,7 @@ export function markdownSummary(r: RunResult): string {
     }
     L.push('');
     const tails: string[] = [];
+    const states: string[] = [];
     L.push('| system | CPU % system under test | main thread % | main-thread µs/tick | all threads µs/tick | loop lag p50/p99/max ms | nats-server % | load gen % | subscribers % | machine % | others\' % |');
     L.push('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const k of s.order) {
@@ -176,10 +183,12 @@ export function markdownSummary(r: RunResult): string {
       const c = v.cpu;
       const lag = v.eventLoopLagMs ? `${num(v.eventLoopLagMs.p50)}/${num(v.eventLoopLagMs.p99)}/${num(v.eventLoopLagMs.max)}` : '–';
       tails.push(`${SYSTEM_LABEL[k]} ${sliceSummary(v.sliceMaxUs)}`);
+      if (v.server.firmShare != null) states.push(`${SYSTEM_LABEL[k]}: ${num(v.server.firmShare * 100)}% of published frames firm, ${v.server.regimeTransitions ?? 0} stress-regime changes in the window`);
       L.push(`| ${SYSTEM_LABEL[k]} | ${num(c.sut)} | ${num(c.sutMainThread)} | ${num(v.cpuUsPerTick, 2)} | ${num(v.cpuUsPerTickAllThreads, 2)} | ${lag} | ${num(c.natsServer)} | ${num(c.loadgen)} | ${num(c.subscribers)} | ${num(c.machine)} | ${num(c.other)} |`);
     }
     L.push('');
     L.push(`Worst latency per 0.5 s of the window, ms (one tall value: a stall; all alike: a steady tail): ${tails.join(' · ')}.`);
+    if (states.length > 0) L.push(`Quote states: ${states.join('; ')}.`);
     L.push('');
   }
   L.push(...rfqMarkdown(r.rfq ?? []));

@@ -144,3 +144,31 @@ export function subscriberProcesses(subscribers: number, max: number): number {
 }
 
 export const ALL_SYSTEMS: readonly SystemKind[] = [SystemKind.ENGINE, SystemKind.FLOOR, SystemKind.NATSWS];
+
+/**
+ * `--set pricing.miniBatchRows=0`: config overrides for A/B runs of the engine. The value is read
+ * as JSON when it parses (numbers, booleans, arrays), else as a string; the path must exist.
+ */
+export function applyConfigSets<T extends object>(input: T, sets: readonly string[]): T {
+  const out = JSON.parse(JSON.stringify(input)) as T;
+  for (const set of sets) {
+    const eq = set.indexOf('=');
+    if (eq <= 0) throw new Error(`--set ${set}: expected path=value`);
+    const path = set.slice(0, eq).split('.');
+    const raw = set.slice(eq + 1);
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+    let node = out as Record<string, unknown>;
+    for (let k = 0; k < path.length - 1; k++) {
+      const next = node[path[k]];
+      if (next === null || typeof next !== 'object') throw new Error(`--set ${set}: no config section ${path.slice(0, k + 1).join('.')}`);
+      node = next as Record<string, unknown>;
+    }
+    node[path[path.length - 1]] = value;
+  }
+  return out;
+}

@@ -5,7 +5,7 @@ import { loadDefaultConfig, parseConfig } from '../../engine/config.js';
 import { QuoteFrameWriter, QuoteReason, QuoteState } from '../../engine/wire/quote.js';
 import { FrameError, newFrameFields, readFrame } from '../../perf/lib/frame-reader.js';
 import { markdownSummary, type RunResult, type SystemResult } from '../../perf/lib/report.js';
-import { perfConfigInput, quickScenarios, socketPlan, sweepScenarios, systemOrder, watchFor } from '../../perf/lib/scenarios.js';
+import { applyConfigSets, perfConfigInput, quickScenarios, socketPlan, sweepScenarios, systemOrder, watchFor } from '../../perf/lib/scenarios.js';
 import {
   cdfPoints, cpuPercent, encodeHistogram, median, medianOfRepeats, evaluateGoals, mergeHistograms, newLatencyHistogram, parseCpuTotals, parseProcStat,
   parsePrometheus, ratio, ratios, summarize,
@@ -237,7 +237,7 @@ t.test('perf - the markdown summary shows each system and the ratios', async (t)
     p50Us: p50, p90Us: p50 * 2, p99Us: p50 * 5, p999Us: p50 * 8, maxUs: p50 * 10, meanUs: p50, samples: 1000,
     deliveredPerSec: 5000, deliveredPerFrame: 1, cdf: [[p50, 0.5]],
     client: { frames: 1, gaps: 0, snapshots: 0, repeats: 0, slowNotices: 0, closes: 0, errors: 0 },
-    server: { ticksInPerSec: 10_000, framesPublishedPerSec: 5000, conflatedOrDropped: 0, slowCloses: 0, ticksPerBatch: null },
+    server: { ticksInPerSec: 10_000, framesPublishedPerSec: 5000, conflatedOrDropped: 0, slowCloses: 0, ticksPerBatch: null, regimeTransitions: null, firmShare: null },
     load: { ticksPublishedPerSec: 10_000, shortfall: 0 },
     cpu: { sut: 50, sutMainThread: 40, natsServer: 10, loadgen: 10, subscribers: 5, machine: 80, other: 5 },
     cpuUsPerTick: 40, cpuUsPerTickAllThreads: 50, eventLoopLagMs: { p50: 10, p99: 11, max: 12 }, windowSec: 5,
@@ -259,4 +259,15 @@ t.test('perf - the markdown summary shows each system and the ratios', async (t)
   t.match(md, /p50 1\.50×/);
   t.match(md, /\| engine p50 \/ floor p50 \| s1 \| 1\.50 \| ≤ 1\.3 \| \*\*no\*\* \|/);
   t.match(md, /Worst latency per 0\.5 s of the window, ms .*: engine \(uWS gateway\) \[180 6\] · bare relay floor \[–\]\./, 'a stall shows as one tall half-second');
+});
+
+t.test('perf - --set overrides one config field for the engine phases, and says what is wrong', async (t) => {
+  const input = perfConfigInput(loadDefaultConfig(), 100, 1);
+  const cfg = parseConfig(applyConfigSets(input, ['pricing.miniBatchRows=0', 'nats.publishQuotes=true', 'nats.quotePrefix=qq']));
+  t.equal(cfg.pricing.miniBatchRows, 0);
+  t.equal(cfg.nats.publishQuotes, true);
+  t.equal(cfg.nats.quotePrefix, 'qq', 'not JSON: a string');
+  t.equal(parseConfig(input).pricing.miniBatchRows, 8, 'the input itself is untouched');
+  t.throws(() => applyConfigSets(input, ['pricing']), /expected path=value/);
+  t.throws(() => applyConfigSets(input, ['nope.x=1']), /no config section nope/);
 });
