@@ -5,7 +5,7 @@
  *            live booked trades feed the one-sided-flow signal; `regimes` request kind
  *   start    timer every regime.evalEveryMs → evaluate(): policy onto ctx.hot.overlay ('regime')
  *   change   NATS  <regime.subjectPrefix>.instrument.<id> | .class.<assetClass>   JSON RegimeChange
- *            WebSocket, every session: {t:'regime', i, regime, reason, serverTime}
+ *            WebSocket, desk sessions and clients subscribed to the instrument: {t:'regime', i, regime, reason, serverTime}
  *   stop     timer cleared
  */
 import type { EngineContext, EngineExtension } from '../extensions.js';
@@ -45,7 +45,7 @@ export async function attach(ctx: EngineContext): Promise<EngineExtension> {
     if (!ctx.nc.isClosed()) ctx.nc.publish(regimeSubject(cfg.subjectPrefix, c), Buffer.from(JSON.stringify(regimeChangeRecord(c))));
     // Instrument regimes are what a client can act on (its streams' state follows them); a class
     // change shows up there through each member's effective regime, and on NATS.
-    if (c.scope === 'instrument') ctx.gateway.sendToAll({ t: 'regime', i: c.id, regime: c.to, reason: c.reason, serverTime: c.ts });
+    if (c.scope === 'instrument' && c.iid !== undefined) ctx.gateway.sendToInstrument(c.iid, { t: 'regime', i: c.id, regime: c.to, reason: c.reason, serverTime: c.ts });
   });
 
   ctx.gateway.addRequestHandler({

@@ -91,3 +91,20 @@ t.test('gateway - sendToAll reaches every open socket in its own format, encoded
   t.equal(rig.gw.sendToAll({ t: 'note' }), 0, 'nobody left');
 });
 
+
+t.test('gateway - sendToInstrument reaches desk sockets and the clients streaming that instrument only', async (t) => {
+  const rig = await startRig(t);
+  const desk = await rig.connect('desk', { token: rig.token('desk', { role: 'trader' }) });
+  const streaming = await rig.connect('atlas', { json: true });
+  const elsewhere = await rig.connect('meridian');
+  await streaming.request({ t: 'sub', i: ['EURUSD'], id: 1 });
+  await elsewhere.request({ t: 'sub', i: ['UST-10Y'], id: 1 });
+  const msg = { t: 'regime', i: 'EURUSD', regime: 'stressed', reason: 'r', serverTime: 1 };
+  const pd = desk.next((f) => f.t === 'regime', 5000, 'regime at the desk');
+  const ps = streaming.next((f) => f.t === 'regime', 5000, 'regime at the streaming client');
+  t.equal(rig.gw.sendToInstrument(rig.engine.iid('EURUSD'), msg), 2, 'the desk and the client streaming EURUSD');
+  t.same(await pd, msg);
+  t.same(await ps, msg, 'JSON socket: same message');
+  await elsewhere.barrier();
+  t.notOk(elsewhere.frames.some((f) => f.t === 'regime'), 'a client streaming something else is not told');
+});

@@ -252,9 +252,11 @@ t.test('stress - the sell-off replayed: stressed, tier 3 pulled, tier 2 smaller 
   t.match(mine[0], { scope: 'instrument', id: wid, from: 'normal', to: 'stressed', reason: String, signals: { venues: 3, spreadRatio: Number } }, 'NATS: normal → stressed with the signal values');
   t.equal(mine.at(-1)!.to, 'normal', 'NATS: back to normal last');
 
+  // regime messages reach desk sessions for every instrument, clients only for what they stream
+  t.ok(c1.frames.some((f) => f.t === 'regime') && c1.frames.every((f) => f.t !== 'regime' || f.i === wid), `northwind (subscribed to ${wid} only) heard of ${wid} alone`);
   // no flapping: per instrument, few changes, and never back towards normal before the dwell
   const byIns = new Map<string, number[]>();
-  for (const f of c1.frames) if (f.t === 'regime') byIns.set(f.i, [...(byIns.get(f.i) ?? []), f.serverTime]);
+  for (const f of desk.frames) if (f.t === 'regime') byIns.set(f.i, [...(byIns.get(f.i) ?? []), f.serverTime]);
   for (const [id, times] of byIns) {
     t.ok(times.length <= 4, `${id}: ${times.length} regime changes over the episode`);
   }
